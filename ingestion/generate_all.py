@@ -1,0 +1,9 @@
+"""Generate all three Bronze tables from one simulation: `python ingestion/generate_all.py`."""
+from __future__ import annotations
+
+import sys
+
+from ingestion.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

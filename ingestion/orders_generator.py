@@ -1,0 +1,10 @@
+"""Generate Bronze `orders`: `python ingestion/orders_generator.py [--profile tiny] [--data-root DIR]`."""
+from __future__ import annotations
+
+import sys
+
+from ingestion.cli import generator_main
+from lakehouse.contract import ORDERS
+
+if __name__ == "__main__":
+    sys.exit(generator_main((ORDERS,)))

@@ -1,0 +1,38 @@
+"""The one SparkSession builder every job and test uses."""
+from __future__ import annotations
+
+from pyspark import SparkConf
+from pyspark.sql import SparkSession
+
+from lakehouse.config import SparkConfig
+
+
+def get_spark(cfg: SparkConfig, app_name: str | None = None) -> SparkSession:
+    """Return the active session or build one: UTC, ANSI on, settings from config.
+
+    Under spark-submit the master and driver memory come from the command line, so they are only
+    set here when nothing set them already.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    launched = SparkConf()  # holds spark.* properties passed by spark-submit
+    builder = SparkSession.builder.appName(app_name or cfg.app_name)
+    if not launched.contains("spark.master"):
+        builder = builder.master(cfg.master)
+    if not launched.contains("spark.driver.memory"):
+        builder = builder.config("spark.driver.memory", cfg.driver_memory)
+    settings = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.ansi.enabled": "true",
+        "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.sources.partitionColumnTypeInference.enabled": "true",
+        **cfg.conf,
+    }
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
