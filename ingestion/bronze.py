@@ -173,7 +173,8 @@ class EventsWriter(TableWriter):
         order_id = ""
         if e.order_id is not None:
             order_id = f',"order_id":"{e.order_id}"' if rng.random() < 0.5 else f',"order_id":{e.order_id}'
-        blank_optional = rng.random() < v.blank_optional
+        # Optional dimensions left blank (not on rows whose defect is about a dimension).
+        blank_optional = rng.random() < v.blank_optional and defect in (None, "duplicate")
         # The hot path renders the line directly; D.render() gives the same bytes for the
         # rows a defect or variant rewrites.
         line = (f'{{"event_id":"{e.event_id}","user_id":"{cat.user_ids[e.user]}",'
