@@ -14,6 +14,7 @@ EXIT_STEP_FAILED = 1
 EXIT_CONFIG_ERROR = 2
 EXIT_DQ_FAILED = 3
 EXIT_ALREADY_RUNNING = 4
+EXIT_BAD_INPUT = 5      # a single job's missing/unusable input (the orchestrator reports it as 1)
 
 
 class BadInputError(Exception):
@@ -54,7 +55,7 @@ def run_main(body: Callable[[argparse.Namespace], int | None], parser: argparse.
         return EXIT_CONFIG_ERROR
     except BadInputError as exc:
         print(f"input error: {exc}", file=sys.stderr)
-        return EXIT_STEP_FAILED
+        return EXIT_BAD_INPUT
     except DataQualityError as exc:
         print(f"data quality gate failed: {exc}", file=sys.stderr)
         return EXIT_DQ_FAILED

@@ -78,6 +78,16 @@ CONTRACTS: dict[str, TableContract] = {
 
 QUARANTINE_SCHEMA = "raw_record string, reject_reason string, source_file string, ingest_date date"
 
+
+def column_names(ddl: str) -> list[str]:
+    return [c.split(" ", 1)[0] for c in ddl.split(", ")]
+
+
+def classified_columns(table: str) -> list[str]:
+    """What a Silver transform returns: the Silver columns, then the quarantine columns."""
+    silver = column_names(CONTRACTS[table].silver_schema)
+    return silver + [c for c in column_names(QUARANTINE_SCHEMA) if c not in silver]
+
 # --- Gold --------------------------------------------------------------------------------------
 GOLD_BUSINESS_TABLES = ("events_daily", "orders_daily", "payments_daily", "daily_business_metrics")
 USER_DAILY_FEATURES = "user_daily_features"

@@ -55,16 +55,20 @@ def read_lines(spark: SparkSession, path: str) -> DataFrame:
 
 
 def single_json_object(raw: Column) -> Column:
-    """True when the line is one JSON object and nothing else but whitespace around it.
+    """True when the line is one JSON object and nothing else but whitespace around it
+    (given that Jackson parsed it: this only rules out text after the object's end).
 
-    String literals are blanked, then innermost {...}/[...] groups are collapsed to `0`
-    (MAX_NESTING times); a single top-level object collapses to exactly `0`. Objects nested
-    deeper than MAX_NESTING count as malformed (Bronze records are flat).
+    Fast path: a line whose only braces/brackets are its first `{` and last `}` cannot hold
+    anything after the object Jackson parsed. Otherwise string literals are blanked and
+    innermost {...}/[...] groups collapsed to `0` (MAX_NESTING times): a single top-level object
+    collapses to exactly `0`. Objects nested deeper than MAX_NESTING count as malformed.
     """
+    flat = raw.rlike(r"^[ \t]*\{[^{}\[\]]*\}[ \t]*$")
     skeleton = F.regexp_replace(raw, _STRING_LITERAL, '""')
     for _ in range(MAX_NESTING):
         skeleton = F.regexp_replace(skeleton, _INNERMOST, "0")
-    return raw.rlike(r"^[ \t]*\{") & skeleton.rlike(r"^[ \t]*0[ \t]*$")
+    nested = raw.rlike(r"^[ \t]*\{") & skeleton.rlike(r"^[ \t]*0[ \t]*$")
+    return flat | nested
 
 
 def parse_object(raw: Column, fields: tuple[str, ...]) -> Column:

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.cli import BadInputError
 from lakehouse.config import Config
-from lakehouse.contract import CONTRACTS, QUARANTINE_SCHEMA
+from lakehouse.contract import CONTRACTS, QUARANTINE_SCHEMA, column_names
 from lakehouse.jobs import StepResult
 from lakehouse.parsing import read_lines
 from lakehouse.paths import DataPaths
@@ -27,12 +27,12 @@ Transform = Callable[[DataFrame, Config], DataFrame]
 
 def silver_rows(classified: DataFrame, table: str) -> DataFrame:
     """The valid rows, in the Silver schema's column order."""
-    columns = [c.split(" ")[0] for c in CONTRACTS[table].silver_schema.split(", ")]
+    columns = column_names(CONTRACTS[table].silver_schema)
     return classified.filter(F.col("reject_reason").isNull()).select(*columns)
 
 
 def quarantine_rows(classified: DataFrame) -> DataFrame:
-    columns = [c.split(" ")[0] for c in QUARANTINE_SCHEMA.split(", ")]
+    columns = column_names(QUARANTINE_SCHEMA)
     return classified.filter(F.col("reject_reason").isNotNull()).select(*columns)
 
 
@@ -68,5 +68,10 @@ def stage_silver(spark: SparkSession, cfg: Config, paths: DataPaths, table: str,
 def publish_silver(spark: SparkSession, paths: DataPaths, table: str) -> None:
     """Publish the staged Silver table and its quarantine (call only after the DQ gate passed)."""
     store = TableStore(spark, paths)
-    store.publish(paths.quarantine(table))
-    store.publish(paths.silver(table))
+    for published in (paths.quarantine(table), paths.silver(table)):
+        if store.has_staged(published):
+            store.publish(published)
+        elif store.fs.has_data(published):
+            log.info("%s: nothing staged, the published version stays (already published?)", published)
+        else:
+            raise BadInputError(f"{published}: nothing staged to publish; run the Silver job first")

@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config, Enums
-from lakehouse.contract import CONTRACTS, ORDERS
+from lakehouse.contract import CONTRACTS, ORDERS, classified_columns
 from lakehouse.jobs import StepResult, job_main
 from lakehouse.parsing import (normalize_currency, normalize_enum, parse_fields, parse_money,
                                parse_timestamp, required_present, to_usd)
@@ -59,7 +59,8 @@ def transform(raw: DataFrame, enums: Enums, fx_rates: dict[str, Decimal]) -> Dat
         normalize_enum(F.col("r_status")).alias("status"),
         F.to_date(order_ts).alias("order_date"),
     )
-    return classify(typed, rules(enums), key="order_id", newest_first=[F.col("updated_at").desc()])
+    return classify(typed, rules(enums), key="order_id", newest_first=[F.col("updated_at").desc()]).select(
+        *classified_columns(ORDERS))
 
 
 def run(spark: SparkSession, cfg: Config, paths: DataPaths) -> StepResult:

@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config, Enums
-from lakehouse.contract import CONTRACTS, PAYMENTS
+from lakehouse.contract import CONTRACTS, PAYMENTS, classified_columns
 from lakehouse.jobs import StepResult, job_main
 from lakehouse.parsing import (normalize_currency, normalize_enum, parse_fields, parse_money,
                                parse_timestamp, required_present, to_usd)
@@ -57,7 +57,8 @@ def transform(raw: DataFrame, enums: Enums, fx_rates: dict[str, Decimal]) -> Dat
         to_usd(amount, currency, fx_rates).alias("amount_usd"),
         F.to_date(payment_ts).alias("payment_date"),
     )
-    return classify(typed, rules(enums), key="payment_id", newest_first=[])
+    return classify(typed, rules(enums), key="payment_id", newest_first=[]).select(
+        *classified_columns(PAYMENTS))
 
 
 def run(spark: SparkSession, cfg: Config, paths: DataPaths) -> StepResult:

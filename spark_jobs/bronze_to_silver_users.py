@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config, Enums
-from lakehouse.contract import CONTRACTS, USER_EVENTS
+from lakehouse.contract import CONTRACTS, USER_EVENTS, classified_columns
 from lakehouse.jobs import StepResult, job_main
 from lakehouse.parsing import (normalize_enum, parse_fields, parse_money, parse_timestamp,
                                required_present)
@@ -57,7 +57,8 @@ def transform(raw: DataFrame, enums: Enums, pii_salt: str) -> DataFrame:
         F.col("r_user_agent").alias("user_agent"),
         F.to_date(event_ts).alias("event_date"),
     )
-    return classify(typed, rules(enums), key="event_id", newest_first=[])
+    return classify(typed, rules(enums), key="event_id", newest_first=[]).select(
+        *classified_columns(USER_EVENTS))
 
 
 def run(spark: SparkSession, cfg: Config, paths: DataPaths) -> StepResult:

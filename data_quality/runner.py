@@ -1,0 +1,96 @@
+"""Run a table's checks against its staged (or published) Silver version, record the results
+(append-only history), write the per-run report, and decide the gate."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from data_quality.engine import Check, CheckResult, TableData, evaluate
+from lakehouse.config import Config
+from lakehouse.contract import CONTRACTS, ORDERS
+from lakehouse.paths import DataPaths, join
+from lakehouse.tables import TableStore
+
+log = logging.getLogger(__name__)
+
+RESULTS_SCHEMA = ("run_id string, checked_at timestamp, table string, check string, kind string, "
+                  "severity string, passed boolean, observed string, expected string")
+
+
+def run_dates(cfg: Config) -> list[dt.date]:
+    g = cfg.generator
+    return [g.start_date + dt.timedelta(days=i) for i in range(g.days)]
+
+
+def table_data(spark: SparkSession, cfg: Config, paths: DataPaths, table: str,
+               target: str = "staged") -> TableData:
+    """Gather what the checks of `table` look at: Silver rows, quarantine counts, Bronze lines,
+    and the orders table for referential checks (staged if this run staged it, else published)."""
+    store = TableStore(spark, paths)
+    read = store.read_staged if target == "staged" else store.read_published
+    silver = read(paths.silver(table))
+    quarantine = read(paths.quarantine(table))
+    counts = {r["reject_reason"]: r["count"] for r in quarantine.groupBy("reject_reason").count().collect()}
+    orders_path = paths.silver(ORDERS)
+    if target == "staged" and store.has_staged(orders_path):
+        orders = store.read_staged(orders_path)
+    elif store.fs.has_data(orders_path):
+        orders = store.read_published(orders_path)
+    else:
+        orders = None
+    return TableData(
+        table=table, rows=silver, date_column=CONTRACTS[table].date_column,
+        bronze_lines=spark.read.text(paths.bronze(table)).count(),
+        quarantine_counts=counts, expected_dates=run_dates(cfg), references={ORDERS: orders})
+
+
+def check_table(spark: SparkSession, cfg: Config, paths: DataPaths, table: str,
+                checks: Sequence[Check], target: str = "staged") -> list[CheckResult]:
+    results = evaluate(table_data(spark, cfg, paths, table, target), checks)
+    for r in results:
+        level = logging.INFO if r.passed else (logging.ERROR if r.blocking else logging.WARNING)
+        log.log(level, "DQ %-11s %-34s %-5s %-4s observed: %s | expected: %s", table, r.check,
+                r.severity, "PASS" if r.passed else "FAIL", r.observed, r.expected)
+    return results
+
+
+def record_results(spark: SparkSession, paths: DataPaths, run_id: str,
+                   results: Sequence[CheckResult]) -> None:
+    """Append this run's results to the history (never overwritten) and write its report."""
+    checked_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    rows = [(run_id, checked_at, r.table, r.check, r.kind, r.severity, r.passed, r.observed,
+             r.expected) for r in results]
+    spark.createDataFrame(rows, RESULTS_SCHEMA).coalesce(1).write.mode("append").parquet(paths.dq_results)
+    TableStore(spark, paths).fs.write_text(join(paths.dq_reports, f"{run_id}.md"),
+                                           render_report(run_id, checked_at, results))
+
+
+def render_report(run_id: str, checked_at: dt.datetime, results: Sequence[CheckResult]) -> str:
+    blocking = [r for r in results if r.blocking]
+    warnings = [r for r in results if not r.passed and not r.blocking]
+    verdict = "FAILED: nothing published" if blocking else "PASSED"
+    lines = [
+        f"# Data-quality report — run {run_id}", "",
+        f"Checked at {checked_at:%Y-%m-%d %H:%M:%S} UTC. Gate: **{verdict}**. "
+        f"{len(results)} checks, {len(blocking)} blocking failures, {len(warnings)} warnings.", "",
+        "| table | check | kind | severity | result | observed | expected |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        status = "pass" if r.passed else ("**FAIL**" if r.blocking else "warn")
+        lines.append(f"| {r.table} | {r.check} | {r.kind} | {r.severity} | {status} | "
+                     f"{_cell(r.observed)} | {_cell(r.expected)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def history(spark: SparkSession, paths: DataPaths):
+    """The full results history as a DataFrame (for reports and tests)."""
+    return spark.read.parquet(paths.dq_results).orderBy(F.col("checked_at"))

@@ -1,0 +1,90 @@
+"""Silver user_events + orders + payments -> Gold user_daily_features (partitioned by date).
+
+One row per (user_id, date) with any event, order or payment; point-in-time correct: every
+feature of a row uses only that user's rows on or before its date.
+
+    spark-submit spark_jobs/gold_user_daily_features.py [--profile tiny] [--data-root data]
+"""
+from __future__ import annotations
+
+import sys
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from lakehouse.config import Config
+from lakehouse.contract import ORDERS, PAYMENTS, USER_DAILY_FEATURES, USER_DAILY_FEATURES_SCHEMA, USER_EVENTS
+from lakehouse.gold import conform, count_if, rate, read_silver, sum_if, write_gold
+from lakehouse.jobs import StepResult, job_main
+from lakehouse.paths import DataPaths
+
+ACTIVITY = ("views", "add_to_carts", "checkouts", "purchases", "sessions", "orders", "spend_usd",
+            "payment_attempts", "failed_payments", "refunded_usd")
+
+
+def daily_activity(events: DataFrame, orders: DataFrame, payments: DataFrame) -> DataFrame:
+    """Per (user_id, date) counts from the three sources; 0 where a source has nothing.
+
+    Orders count on the day they were placed whatever their later status; a payment belongs to
+    its order's user on its payment date (payments of unknown orders belong to nobody).
+    """
+    event_type = F.col("event_type")
+    ev = events.groupBy("user_id", F.col("event_date").alias("date")).agg(
+        count_if(event_type == "view").alias("views"),
+        count_if(event_type == "add_to_cart").alias("add_to_carts"),
+        count_if(event_type == "checkout").alias("checkouts"),
+        count_if(event_type == "purchase").alias("purchases"),
+        F.count_distinct("session_id").alias("sessions"))
+    od = orders.groupBy("user_id", F.col("order_date").alias("date")).agg(
+        F.count(F.lit(1)).alias("orders"),
+        F.sum("total_amount_usd").alias("spend_usd"))
+    owners = orders.select("order_id", "user_id")
+    status = F.col("status")
+    pay = (payments.join(owners, on="order_id", how="inner")
+           .groupBy("user_id", F.col("payment_date").alias("date")).agg(
+               count_if(status.isin("success", "failed")).alias("payment_attempts"),
+               count_if(status == "failed").alias("failed_payments"),
+               (-sum_if("amount_usd", status == "refunded")).alias("refunded_usd")))
+    stacked = ev.unionByName(od, allowMissingColumns=True).unionByName(pay, allowMissingColumns=True)
+    return stacked.groupBy("user_id", "date").agg(
+        *[F.coalesce(F.sum(c), F.lit(0)).alias(c) for c in ACTIVITY])
+
+
+def transform(events: DataFrame, orders: DataFrame, payments: DataFrame,
+              high_value_threshold_usd: float) -> DataFrame:
+    activity = daily_activity(events, orders, payments)
+    day = F.unix_date(F.col("date"))
+    by_user = Window.partitionBy("user_id").orderBy(day)
+    last_7_days = by_user.rangeBetween(-6, 0)            # calendar days [date-6, date], not rows
+    before_today = by_user.rangeBetween(Window.unboundedPreceding, -1)
+    previous_order_day = F.max(F.when(F.col("orders") > 0, day)).over(before_today)
+    flag = lambda condition: F.when(condition, 1).otherwise(0)  # noqa: E731
+    return conform(activity.select(
+        "*",
+        rate("add_to_carts", "views", when_zero=0.0).alias("view_to_cart_rate"),
+        rate("checkouts", "add_to_carts", when_zero=0.0).alias("cart_to_checkout_rate"),
+        rate("spend_usd", "orders", when_zero=0.0).alias("avg_order_value_usd"),
+        flag((F.col("add_to_carts") > 0) & (F.col("purchases") == 0)).alias("cart_abandon_flag"),
+        flag(F.col("orders") > 0).alias("is_buyer_flag"),
+        flag(F.col("failed_payments") > 0).alias("has_failed_payment_flag"),
+        flag(F.col("spend_usd") >= F.lit(str(high_value_threshold_usd)).cast("decimal(18,2)"))
+        .alias("high_value_user_flag"),
+        F.sum("spend_usd").over(last_7_days).alias("spend_7d_usd"),
+        F.sum("orders").over(last_7_days).alias("orders_7d"),
+        (day - previous_order_day).alias("days_since_prev_order"),
+    ), USER_DAILY_FEATURES_SCHEMA)
+
+
+def run(spark: SparkSession, cfg: Config, paths: DataPaths) -> StepResult:
+    events, orders, payments = (read_silver(spark, paths, t) for t in (USER_EVENTS, ORDERS, PAYMENTS))
+    features = transform(events, orders, payments, cfg.features.high_value_threshold_usd)
+    rows_read = events.count() + orders.count() + payments.count()
+    return write_gold(spark, paths, features, USER_DAILY_FEATURES, rows_read, partition_by=("date",))
+
+
+def main(argv=None) -> int:
+    return job_main(run, __doc__.splitlines()[0], argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
