@@ -91,16 +91,23 @@ class TableWriter:
             acc += rates[name]
             self._defect_cum.append((acc, name))
         self._invalid_order_id_rate = rates.get("invalid_order_id", 0.0)
+        self._unseen = [name for _, name in self._defect_cum if rates[name] > 0]
+        self._rows = 0
         self.rejects: Counter[str] = Counter()
         self._valid_keys: set = set()
         self.valid_rows = 0
 
     def pick_defect(self) -> str | None:
+        """A defect drawn at the configured rates. Every type with a rate > 0 is guaranteed to
+        appear: until each has, every 5th row without a drawn defect takes the next missing one."""
         r = self.rng.random()
-        for threshold, name in self._defect_cum:
-            if r < threshold:
-                return name
-        return None
+        self._rows += 1
+        defect = next((name for threshold, name in self._defect_cum if r < threshold), None)
+        if defect is None and self._unseen and self._rows % 5 == 0:
+            defect = self._unseen[0]
+        if defect in self._unseen:
+            self._unseen.remove(defect)
+        return defect
 
     def emit(self, day: int, line: str, defect: str | None, key: object) -> None:
         """Write one line; a `duplicate` defect re-sends the valid line (maybe the next day)."""
@@ -158,9 +165,10 @@ class EventsWriter(TableWriter):
     def add(self, e: Event) -> None:
         rng, cat, v = self.rng, self.catalog, self.cfg.variants
         defect = self.pick_defect()
-        if (defect is None and e.event_type == "purchase"
-                and rng.random() < self._invalid_order_id_rate):
-            defect = "invalid_order_id"
+        if defect is None and e.event_type == "purchase":
+            draw = rng.random() < self._invalid_order_id_rate
+            if draw or (self._invalid_order_id_rate > 0 and not self.rejects["invalid_order_id"]):
+                defect = "invalid_order_id"
         event_type, device, source = f'"{e.event_type}"', f'"{e.device}"', f'"{e.source}"'
         if rng.random() < v.enum_case:
             which = int(rng.random() * 3)

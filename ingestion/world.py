@@ -188,7 +188,8 @@ def simulate(cfg: Config, catalog: Catalog) -> Iterator[SessionFacts]:
                 emit("add_to_cart", product)
                 if rng.random() < g.funnel.checkout:
                     emit("checkout", product)
-                    if rng.random() < g.funnel.purchase:
+                    # (a purchase in the window's last minutes would place its order after it)
+                    if rng.random() < g.funnel.purchase and t + 200 < end_t:
                         emit("purchase", product, next_order_id)
                         _order_lifecycle(cfg, catalog, rng, method, facts, next_order_id,
                                          user, product, t + 2, end_t)

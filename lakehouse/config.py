@@ -260,7 +260,7 @@ def _deep_merge(base: dict, override: dict, prefix: str = "") -> dict:
     for key, value in override.items():
         where = f"{prefix}.{key}" if prefix else key
         if key not in base:
-            raise ConfigError(f"profiles.{where}: unknown key")
+            raise ConfigError(f"{where}: unknown key")
         if isinstance(value, dict) and isinstance(base[key], dict) and key not in ("conf",):
             merged[key] = _deep_merge(base[key], value, where)
         else:
@@ -323,7 +323,7 @@ def load_config(path: str | Path | None = None, profile: str = "default") -> Con
         if profile not in profiles:
             known = ", ".join(sorted(set(profiles) | {"default"}))
             raise ConfigError(f"--profile {profile}: unknown profile (expected one of: {known})")
-        raw = _deep_merge(raw, profiles[profile] or {})
+        raw = _deep_merge(raw, profiles[profile] or {}, f"profiles.{profile}")
     cfg = _build(Config, raw, "")
     _validate_semantics(cfg)
     return dataclasses.replace(cfg, profile=profile, source=str(path))

@@ -1,0 +1,100 @@
+"""Config loading: every profile loads; every kind of mistake is one clear message and exit 2."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ingestion.cli import main as generate_main
+from lakehouse.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_config(tmp_path: Path, mutate) -> Path:
+    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    mutate(data)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_profiles_load_with_their_overrides():
+    tiny = load_config(profile="tiny")
+    default = load_config(profile="default")
+    assert (tiny.generator.days, tiny.generator.users) == (3, 80)
+    assert (default.generator.days, default.generator.sessions_per_day) == (30, 2400)
+    assert tiny.defects["orders"]["invalid_price"] == 0.02
+    assert tiny.defects["orders"]["duplicate"] == 0.03
+    assert default.fx_rates_to_usd["GBP"] == Decimal("1.270000")
+    assert tiny.digest() != default.digest()
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["generator"].update(colour="blue"),
+     "generator.colour: unknown key"),
+    (lambda d: d["generator"].update(days="thirty"),
+     "generator.days: expected an integer, got 'thirty' (str)"),
+    (lambda d: d["defects"]["orders"].update(invalid_price=1.5),
+     "defects.orders.invalid_price: expected a rate between 0 and 1, got 1.5"),
+    (lambda d: d["generator"]["funnel"].update(checkout=-0.1),
+     "generator.funnel.checkout: expected a rate between 0 and 1, got -0.1"),
+    (lambda d: d["generator"].update(users=-5),
+     "generator.users: expected a positive value, got -5"),
+    (lambda d: d["orchestrator"].update(max_retries=-1),
+     "orchestrator.max_retries: expected a value >= 0, got -1"),
+    (lambda d: d["generator"].update(start_date="2026-13-01"),
+     "generator.start_date: expected a date YYYY-MM-DD, got '2026-13-01' (str)"),
+    (lambda d: d["fx_rates_to_usd"].pop("INR"),
+     "fx_rates_to_usd.INR: missing rate for a currency in enums.currency"),
+    (lambda d: d["generator"]["device_mix"].update(smart_tv=0.1),
+     "generator.device_mix.smart_tv: not in enums.device"),
+    (lambda d: d["defects"]["payments"].update(invalid_quantity=0.1),
+     "defects.payments.invalid_quantity: unknown defect type"),
+    (lambda d: d.pop("dq"),
+     "dq: missing required key"),
+])
+def test_config_errors_name_the_key_and_the_expectation(tmp_path, mutate, message):
+    path = write_config(tmp_path, mutate)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, "default")
+    assert message in str(err.value)
+
+
+def test_a_profile_cannot_add_keys(tmp_path):
+    path = write_config(tmp_path, lambda d: d["profiles"]["tiny"]["generator"].update(dayz=3))
+    with pytest.raises(ConfigError, match="profiles.tiny.generator.dayz: unknown key"):
+        load_config(path, "tiny")
+
+
+def test_unknown_profile_lists_the_known_ones():
+    with pytest.raises(ConfigError, match=r"--profile huge: unknown profile \(expected one of: "
+                                          r"default, large, small, tiny\)"):
+        load_config(profile="huge")
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_entry_point_exits_2_with_one_line_message(tmp_path, capsys):
+    path = write_config(tmp_path, lambda d: d["dq"].update(max_reject_rate=2))
+    code = generate_main(["--config", str(path), "--data-root", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == ("config error: dq.max_reject_rate: expected a rate between 0 and 1, "
+                           "got 2.0")
+    assert not (tmp_path / "data").exists()
+
+
+def test_script_exits_2_without_a_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "ingestion/orders_generator.py", "--profile", "nope",
+                           "--data-root", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "config error: --profile nope: unknown profile" in proc.stderr
