@@ -36,7 +36,7 @@ def table_data(spark: SparkSession, cfg: Config, paths: DataPaths, table: str,
     quarantine = read(paths.quarantine(table))
     counts = {r["reject_reason"]: r["count"] for r in quarantine.groupBy("reject_reason").count().collect()}
     orders_path = paths.silver(ORDERS)
-    if target == "staged" and store.has_staged(orders_path):
+    if target == "staged" and store.fs.has_data(store.paths.staged(orders_path)):
         orders = store.read_staged(orders_path)
     elif store.fs.has_data(orders_path):
         orders = store.read_published(orders_path)

@@ -39,8 +39,10 @@ def load_from_args(args: argparse.Namespace) -> tuple[Config, DataPaths]:
 
 
 def setup_logging(level: int = logging.INFO) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Logs to stderr, so stdout carries only a job's JSON result line."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr, force=True)
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def run_main(body: Callable[[argparse.Namespace], int | None], parser: argparse.ArgumentParser,

@@ -38,7 +38,8 @@ class TableStore:
         return staged
 
     def has_staged(self, published: str) -> bool:
-        return self.fs.has_data(self.paths.staged(published))
+        """True when a staged version exists, complete or not (publish refuses an incomplete one)."""
+        return self.fs.exists(self.paths.staged(published))
 
     def publish(self, published: str) -> None:
         """Swap the staged version in; the previous version stays whole until the swap."""
