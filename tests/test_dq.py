@@ -1,0 +1,132 @@
+"""Data-quality engine: each check kind fails on crafted bad rows and passes on good ones;
+end to end, a failed gate publishes nothing."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+import orchestrator
+from data_quality.engine import ERROR, WARN, Check, TableData, evaluate
+from data_quality.suite import SUITE
+
+DAY1, DAY2, DAY3 = dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 3)
+SCHEMA = "id string, status string, amount int, d date"
+
+
+def run(spark, rows, check, **data):
+    df = spark.createDataFrame(rows, SCHEMA)
+    (result,) = evaluate(TableData(table="t", rows=df, date_column="d", **data), [check])
+    return result
+
+
+GOOD = [("a", "ok", 1, DAY1), ("b", "ok", 2, DAY2)]
+
+
+@pytest.mark.parametrize("check, bad_rows, observed", [
+    (Check("id_not_null", "not_null", column="id"),
+     [("a", "ok", 1, DAY1), (None, "ok", 2, DAY1)], "1 failing rows"),
+    (Check("id_unique", "unique", column="id"),
+     [("a", "ok", 1, DAY1), ("a", "ok", 2, DAY1), (None, "ok", 3, DAY1), (None, "ok", 3, DAY1)],
+     "1 duplicate values"),
+    (Check("status_accepted", "accepted_values", column="status", values=("ok",)),
+     [("a", "ok", 1, DAY1), ("b", None, 1, DAY1), ("c", "bad", 1, DAY1)], "2 failing rows"),
+    (Check("status_accepted_or_null", "accepted_values", column="status", values=("ok",), allow_null=True),
+     [("a", None, 1, DAY1), ("c", "bad", 1, DAY1)], "1 failing rows"),
+    (Check("amount_positive", "predicate", expression="amount > 0"),
+     [("a", "ok", 1, DAY1), ("b", "ok", 0, DAY1), ("c", "ok", None, DAY1)], "2 failing rows"),
+])
+def test_row_checks_fail_on_bad_rows_and_pass_on_good(spark, check, bad_rows, observed):
+    bad = run(spark, bad_rows, check)
+    assert (bad.passed, bad.observed, bad.blocking) == (False, observed, True)
+    good = run(spark, GOOD, check)
+    assert good.passed and not good.blocking
+
+
+def test_accepted_values_allow_null_only_when_asked(spark):
+    rows = [("a", None, 1, DAY1)]
+    assert not run(spark, rows, Check("s", "accepted_values", column="status", values=("ok",))).passed
+    assert run(spark, rows, Check("s", "accepted_values", column="status", values=("ok",), allow_null=True)).passed
+
+
+def test_conservation(spark):
+    check = Check("row_conservation", "conservation")
+    bad = run(spark, GOOD, check, bronze_lines=5, quarantine_counts={"malformed_json": 2})
+    assert (bad.passed, bad.observed, bad.expected) == (False, "silver 2 + quarantine 2 = 4", "bronze lines 5")
+    assert run(spark, GOOD, check, bronze_lines=4, quarantine_counts={"malformed_json": 2}).passed
+
+
+def test_reject_rate_ignores_duplicates(spark):
+    check = Check("reject_rate", "reject_rate", threshold=0.25)
+    counts = {"malformed_json": 2, "invalid_price": 1, "duplicate": 50}
+    bad = run(spark, GOOD, check, bronze_lines=10, quarantine_counts=counts)
+    assert (bad.passed, bad.observed) == (False, "0.3000 (3/10)")
+    assert run(spark, GOOD, check, bronze_lines=12, quarantine_counts=counts).passed   # 3/12 = 0.25
+
+
+def test_referential_integrity_is_a_warning(spark):
+    check = Check("order_exists", "referential", WARN, column="amount", reference="orders",
+                  reference_column="order_id")
+    orders = spark.createDataFrame([(1,), (2,)], "order_id int")
+    bad = run(spark, [("a", "ok", 1, DAY1), ("b", "ok", 3, DAY1), ("c", "ok", None, DAY1)], check,
+              references={"orders": orders})
+    assert (bad.passed, bad.observed, bad.blocking) == (False, "1 rows without a match", False)
+    assert run(spark, GOOD, check, references={"orders": orders}).passed
+    assert not run(spark, GOOD, check, references={"orders": None}).passed
+
+
+def test_date_completeness_and_daily_volume(spark):
+    dates = (DAY1, DAY2, DAY3)
+    complete = Check("dates_complete", "date_completeness", WARN)
+    volume = Check("daily_volume", "daily_volume", WARN, threshold=0.5)
+    rows = [("a", "ok", 1, DAY1)] * 10 + [("b", "ok", 1, DAY3)] * 4
+    missing = run(spark, rows, complete, expected_dates=dates)
+    assert (missing.passed, missing.observed) == (False, "missing 2026-01-02")
+    off = run(spark, rows, volume, expected_dates=dates)      # counts 10, 0, 4: median 4
+    assert (off.passed, off.observed) == (False, "off: 2026-01-01=10, 2026-01-02=0")
+    even = [("a", "ok", 1, d) for d in dates for _ in range(10)] + [("b", "ok", 1, DAY2)] * 4
+    assert run(spark, even, complete, expected_dates=dates).passed
+    assert run(spark, even, volume, expected_dates=dates).passed   # 10, 14, 10: within 50%
+
+
+def test_an_unknown_kind_or_severity_is_refused():
+    with pytest.raises(ValueError, match="unknown kind 'fuzzy'"):
+        Check("x", "fuzzy")
+    with pytest.raises(ValueError, match="severity must be 'error' or 'warn'"):
+        Check("x", "not_null", severity="fatal", column="id")
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_failed_gate_publishes_nothing_and_is_recorded(spark, tiny_cfg, copy_run, capsys):
+    root = copy_run()
+    data = root / "data"
+    published = {layer: tree_bytes(data / layer) for layer in ("silver", "quarantine", "gold")}
+    runs_before = spark.read.parquet(str(data / "dq" / "results")).select("run_id").distinct().count()
+    part = data / "bronze" / "orders" / "ingest_date=2026-01-02" / "part-00000.jsonl"
+    part.write_bytes(part.read_bytes() + b"<garbage>\n" * 200)       # 200 malformed lines
+
+    code = orchestrator.main(["--profile", "tiny", "--data-root", str(data), "--log-dir",
+                              str(root / "logs"), "--skip-generate"])
+    out = capsys.readouterr()
+    assert code == 3
+    assert "dq_checks ... FAILED" in out.out
+    assert "orders.reject_rate: observed 0.6" in out.err and "expected <= 0.3" in out.err
+    for layer, files in published.items():
+        assert tree_bytes(data / layer) == files, f"{layer} changed"
+
+    history = spark.read.parquet(str(data / "dq" / "results"))
+    assert history.select("run_id").distinct().count() == runs_before + 1
+    manifest = json.loads(max((root / "logs").glob("run_*.json"), key=lambda p: p.stat().st_mtime).read_text())
+    statuses = {s["name"]: s["status"] for s in manifest["steps"]}
+    assert statuses["dq_checks"] == "failed" and statuses["publish_silver"] == "skipped"
+    assert statuses["gold_user_daily_features"] == "skipped"
+    report = (data / "dq" / "reports" / f"{manifest['run_id']}.md").read_text()
+    n_checks = sum(len(checks(tiny_cfg)) for checks in SUITE.values())
+    assert report.count("\n| ") == n_checks + 1                     # header + one row per check
+    assert "Gate: **FAILED: nothing published**" in report
+    assert "| orders | reject_rate | reject_rate | error | **FAIL** |" in report
