@@ -1,0 +1,176 @@
+"""The orchestrator end to end on the tiny profile: success, retries, failure and resume, the
+lock, exit codes, and --submit mode."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import orchestrator
+from lakehouse.jobs import StepResult
+from lakehouse.runner import RetryPolicy, Step, StepFailed, StepRecord, run_step
+
+from conftest import REPO
+
+GOLD = ("events_daily", "orders_daily", "payments_daily", "daily_business_metrics", "user_daily_features")
+
+
+def latest_manifest(log_dir: Path) -> dict:
+    return json.loads(max(log_dir.glob("run_*.json"), key=lambda p: p.stat().st_mtime_ns).read_text())
+
+
+def statuses(manifest: dict) -> dict[str, str]:
+    return {s["name"]: s["status"] for s in manifest["steps"]}
+
+
+def run(root: Path, *args: str) -> int:
+    return orchestrator.main(["--profile", "tiny", "--data-root", str(root / "data"),
+                              "--log-dir", str(root / "logs"), *args])
+
+
+def test_a_full_run_succeeds_with_log_manifest_and_gold(tiny_run):
+    manifest = latest_manifest(tiny_run / "logs")
+    assert manifest["status"] == "succeeded" and manifest["exit_code"] == 0
+    assert set(statuses(manifest).values()) == {"succeeded"}
+    assert len(manifest["steps"]) == 11
+    steps = {s["name"]: s for s in manifest["steps"]}
+    bronze = json.loads((tiny_run / "data" / "bronze" / "_manifest.json").read_text())["tables"]
+    for step, table in (("silver_user_events", "user_events"), ("silver_orders", "orders"),
+                        ("silver_payments", "payments")):
+        s = steps[step]
+        assert s["rows_read"] == bronze[table]["lines"] == s["rows_written"] + s["rows_quarantined"]
+        assert s["details"]["rejects"] == bronze[table]["expected_rejects"]
+    assert manifest["dq"]["failed_error"] == 0 and manifest["dq"]["checks"] == 17 + 21 + 19  # events, orders, payments
+    assert len(manifest["config"]["digest"]) == 64
+    log = Path(manifest["log_file"]).read_text()
+    assert Path(manifest["log_file"]).name.startswith("pipeline_")
+    for name in orchestrator.STEP_NAMES:
+        assert f"step {name}: attempt 1/2 started" in log and f"step {name}: attempt 1 succeeded" in log
+    for table in GOLD:
+        assert (tiny_run / "data" / "gold" / table / "_SUCCESS").exists()
+
+
+def flaky(monkeypatch, step: str, failures: int):
+    """Make `step` raise a transient error `failures` times, then run normally."""
+    real = orchestrator.in_process_steps
+    calls = {"n": 0}
+
+    def patched():
+        fns = real()
+        inner = fns[step]
+
+        def maybe_fail(*args):
+            calls["n"] += 1
+            if calls["n"] <= failures:
+                raise ConnectionError(f"executor lost (simulated, call {calls['n']})")
+            return inner(*args)
+        fns[step] = maybe_fail
+        return fns
+
+    monkeypatch.setattr(orchestrator, "in_process_steps", patched)
+    return calls
+
+
+def test_a_step_failing_once_is_retried_and_the_run_succeeds(copy_run, monkeypatch):
+    root = copy_run()
+    calls = flaky(monkeypatch, "gold_orders_daily", failures=1)
+    assert run(root, "--from-step", "gold_events_daily") == 0
+    manifest = latest_manifest(root / "logs")
+    steps = {s["name"]: s for s in manifest["steps"]}
+    assert calls["n"] == 2 and steps["gold_orders_daily"]["attempts"] == 2
+    assert steps["gold_orders_daily"]["status"] == "succeeded"
+    assert statuses(manifest)["generate"] == "not_planned"
+    log = Path(manifest["log_file"]).read_text()
+    assert "step gold_orders_daily: attempt 1/2 failed: ConnectionError: executor lost" in log
+    assert "Traceback" in log
+
+
+def test_a_failing_step_stops_the_run_and_resume_completes_it(copy_run, monkeypatch, capsys):
+    root = copy_run()
+    flaky(monkeypatch, "gold_orders_daily", failures=99)
+    assert run(root, "--skip-generate", "--from-step", "gold_events_daily") == 1
+    failed = latest_manifest(root / "logs")
+    assert failed["status"] == "failed" and failed["exit_code"] == 1
+    assert statuses(failed) | {} == {
+        **{n: "not_planned" for n in orchestrator.STEP_NAMES[:6]},
+        "gold_events_daily": "succeeded", "gold_orders_daily": "failed",
+        "gold_payments_daily": "skipped", "gold_daily_business_metrics": "skipped",
+        "gold_user_daily_features": "skipped"}
+    assert "gold_orders_daily ... FAILED after 2 attempt(s)" in capsys.readouterr().out
+
+    monkeypatch.undo()
+    assert orchestrator.main(["--log-dir", str(root / "logs"), "--resume", failed["run_id"]]) == 0
+    resumed = latest_manifest(root / "logs")
+    assert resumed["resumed_from"] == failed["run_id"] and resumed["status"] == "succeeded"
+    assert statuses(resumed)["gold_events_daily"] == "reused"
+    for step in ("gold_orders_daily", "gold_payments_daily", "gold_daily_business_metrics",
+                 "gold_user_daily_features"):
+        assert statuses(resumed)[step] == "succeeded"
+
+
+def test_bad_input_is_not_retried(tmp_path, capsys):
+    assert run(tmp_path, "--skip-generate", "--only", "silver_orders") == 1
+    steps = {s["name"]: s for s in latest_manifest(tmp_path / "logs")["steps"]}
+    assert steps["silver_orders"]["attempts"] == 1
+    assert "Bronze table orders not found" in capsys.readouterr().err
+
+
+def test_a_concurrent_run_is_refused_and_a_stale_lock_taken_over(tmp_path, capsys):
+    lock = tmp_path / "data" / ".pipeline.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "run_id": "other"}))
+    assert run(tmp_path, "--only", "generate") == 4
+    assert "another pipeline run (other" in capsys.readouterr().err
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True)
+    lock.write_text(json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename, "run_id": "old"}))
+    assert run(tmp_path, "--only", "generate") == 0
+    assert not lock.exists()
+
+
+def test_config_error_and_dry_run(tmp_path, capsys):
+    assert orchestrator.main(["--profile", "galactic", "--data-root", str(tmp_path)]) == 2
+    assert "config error: --profile galactic: unknown profile" in capsys.readouterr().err
+    assert orchestrator.main(["--profile", "tiny", "--dry-run", "--skip-generate"]) == 0
+    out = capsys.readouterr().out
+    assert "10 of 11 steps" in out
+    assert "   1. silver_orders " in out and "generate  " not in out
+    assert not (tmp_path / "logs").exists()
+
+
+def test_retry_policy_backoff_is_exponential_jittered_and_capped():
+    policy = RetryPolicy(max_retries=3, base_seconds=2.0, max_seconds=5.0)
+    rng = random.Random(0)
+    assert 1.0 <= policy.delay(1, rng) <= 2.0
+    assert 2.0 <= policy.delay(2, rng) <= 4.0
+    assert 2.5 <= policy.delay(3, rng) <= 5.0          # 8 capped at 5
+    sleeps = []
+    record = StepRecord("s")
+    with pytest.raises(StepFailed) as failure:
+        run_step(Step("s", "s", lambda: (_ for _ in ()).throw(TimeoutError("slow"))), record,
+                 policy, sleep=sleeps.append, rng=rng)
+    assert record.attempts == 4 and len(sleeps) == 3 and failure.value.exit_code == 1
+    ok = run_step(Step("t", "t", lambda: StepResult(rows_read=7)), StepRecord("t"), policy)
+    assert ok.rows_read == 7
+
+
+def test_submit_mode_runs_steps_with_spark_submit(tmp_path):
+    proc = subprocess.run([sys.executable, "orchestrator.py", "--submit", "--profile", "tiny",
+                           "--data-root", str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs"),
+                           "--only", "generate", "silver_payments"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    manifest = latest_manifest(tmp_path / "logs")
+    assert manifest["mode"] == "submit"
+    step = {s["name"]: s for s in manifest["steps"]}["silver_payments"]
+    bronze = json.loads((tmp_path / "data" / "bronze" / "_manifest.json").read_text())["tables"]["payments"]
+    assert step["rows_read"] == bronze["lines"]
+    assert step["details"]["rejects"] == bronze["expected_rejects"]
+    step_log = (tmp_path / "logs" / manifest["run_id"] / "silver_payments.log").read_text()
+    assert step_log.startswith("$ spark-submit --master local[2]") and "--py-files" in step_log
+    assert "[2/2] silver_payments ... ok" in proc.stdout
