@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 import zipfile
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,14 +43,18 @@ class StepSpec:
     description: str
     script: str                    # what --submit runs (python for the generator, else spark-submit)
     depends_on: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()    # ordering only, no data dependency
 
 
 PLAN: tuple[StepSpec, ...] = (
     StepSpec("generate", "generate Bronze JSONL (events, orders, payments)", "ingestion/generate_all.py"),
-    # The small tables go first: they warm the JVM (JIT, codegen) for the big events table.
+    # The Silver jobs run one after the other, small tables first: they warm the JVM (JIT,
+    # codegen) for the big events table; three cold jobs side by side on two cores are slower.
     StepSpec("silver_orders", "stage Silver orders", "spark_jobs/bronze_to_silver_orders.py", ("generate",)),
-    StepSpec("silver_payments", "stage Silver payments", "spark_jobs/bronze_to_silver_payments.py", ("generate",)),
-    StepSpec("silver_user_events", "stage Silver user_events", "spark_jobs/bronze_to_silver_users.py", ("generate",)),
+    StepSpec("silver_payments", "stage Silver payments", "spark_jobs/bronze_to_silver_payments.py", ("generate",),
+             after=("silver_orders",)),
+    StepSpec("silver_user_events", "stage Silver user_events", "spark_jobs/bronze_to_silver_users.py", ("generate",),
+             after=("silver_payments",)),
     StepSpec("dq_checks", "data-quality gate on the staged Silver tables", "data_quality/check_all.py",
              ("silver_user_events", "silver_orders", "silver_payments")),
     StepSpec("publish_silver", "publish Silver and quarantine", "spark_jobs/publish_silver.py", ("dq_checks",)),
@@ -131,7 +136,8 @@ def run_submitted(command: list[str], step_log: Path) -> StepResult:
     with open(step_log, "w", encoding="utf-8") as out:
         out.write("$ " + " ".join(command) + "\n")
         out.flush()
-        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=out, text=True, cwd=ROOT)
+        env = {"SPARK_CONF_DIR": str(ROOT / "conf"), **os.environ}
+        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=out, text=True, cwd=ROOT, env=env)
         out.write(proc.stdout)
     if proc.returncode == 0:
         for line in reversed(proc.stdout.strip().splitlines()):
@@ -213,36 +219,54 @@ class Run:
 
 
 def execute(run: Run, selected: list[str], step_fns: dict[str, Callable[[], StepResult]],
-            policy: RetryPolicy) -> int:
-    total = len(selected)
-    for i, name in enumerate(selected, 1):
-        record = run.records[name]
-        record.status = "running"
-        record.started_at = dt.datetime.now(dt.timezone.utc).isoformat()
-        run.save()
-        print(f"[{i}/{total}] {name} ... ", end="", flush=True)
-        step = Step(name, name, step_fns[name])
-        try:
-            result = run_step(step, record, policy)
-        except StepFailed as failure:
-            record.status, record.error = "failed", str(failure)
-            print(f"FAILED after {record.attempts} attempt(s) ({record.duration_s:.1f}s)")
-            print(f"    {failure}\n    log: {run.log_file}", file=sys.stderr)
-            for later in selected[i:]:
-                run.records[later].status = "skipped"
-            run.status, run.exit_code = "failed", failure.exit_code
+            policy: RetryPolicy, max_parallel: int = 1) -> int:
+    """Run the selected steps as a DAG: a step starts once the selected steps it depends on
+    have succeeded, up to `max_parallel` at a time (Spark steps share the session). After a
+    failure nothing new starts, running steps finish, the rest are marked skipped."""
+    depends = {s.name: [d for d in s.depends_on + s.after if d in selected] for s in PLAN}
+    pending, running, done = list(selected), {}, set()
+    failure: StepFailed | None = None
+    finished = 0
+    with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="step") as pool:
+        while pending or running:
+            ready = [n for n in pending if all(d in done for d in depends[n])] if failure is None else []
+            for name in ready[: max_parallel - len(running)]:
+                pending.remove(name)
+                record = run.records[name]
+                record.status = "running"
+                record.started_at = dt.datetime.now(dt.timezone.utc).isoformat()
+                running[pool.submit(run_step, Step(name, name, step_fns[name]), record, policy)] = name
             run.save()
-            return failure.exit_code
-        record.status = "succeeded"
-        record.rows_read, record.rows_written = result.rows_read, result.rows_written
-        record.rows_quarantined, record.outputs, record.details = (
-            result.rows_quarantined, result.outputs, result.details)
-        retried = f", {record.attempts} attempts" if record.attempts > 1 else ""
-        print(f"ok ({record.duration_s:.1f}s{retried}, elapsed {time.time() - run.started:.1f}s)")
-        run.save()
-    run.status, run.exit_code = "succeeded", EXIT_OK
+            if not running:
+                break
+            completed, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in completed:
+                name = running.pop(future)
+                record = run.records[name]
+                finished += 1
+                prefix = f"[{finished}/{len(selected)}] {name} ..."
+                try:
+                    result = future.result()
+                except StepFailed as failed:
+                    record.status, record.error = "failed", str(failed)
+                    print(f"{prefix} FAILED after {record.attempts} attempt(s) ({record.duration_s:.1f}s)",
+                          flush=True)
+                    print(f"    {failed}\n    log: {run.log_file}", file=sys.stderr)
+                    failure = failure or failed
+                    continue
+                done.add(name)
+                record.status = "succeeded"
+                record.rows_read, record.rows_written = result.rows_read, result.rows_written
+                record.rows_quarantined, record.outputs, record.details = (
+                    result.rows_quarantined, result.outputs, result.details)
+                retried = f", {record.attempts} attempts" if record.attempts > 1 else ""
+                print(f"{prefix} ok ({record.duration_s:.1f}s{retried}, "
+                      f"elapsed {time.time() - run.started:.1f}s)", flush=True)
+    for name in pending:
+        run.records[name].status = "skipped"
+    run.status, run.exit_code = ("failed", failure.exit_code) if failure else ("succeeded", EXIT_OK)
     run.save()
-    return EXIT_OK
+    return run.exit_code
 
 
 def print_summary(run: Run) -> None:
@@ -312,7 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         fns = step_functions(args, cfg, paths, run_id, log_dir)
         retries = int(os.environ.get("PIPELINE_MAX_RETRIES", cfg.orchestrator.max_retries))
         base = float(os.environ.get("PIPELINE_BACKOFF_SECONDS", cfg.orchestrator.backoff_base_seconds))
-        code = execute(run, selected, fns, RetryPolicy(retries, base, cfg.orchestrator.backoff_max_seconds))
+        policy = RetryPolicy(retries, base, cfg.orchestrator.backoff_max_seconds)
+        code = execute(run, selected, fns, policy, cfg.orchestrator.max_parallel_steps)
         print_summary(run)
         return code
     finally:

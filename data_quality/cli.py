@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 
 from pyspark.sql import SparkSession
@@ -38,9 +39,11 @@ def gate(results: Sequence[CheckResult]) -> None:
 def run_checks(spark: SparkSession, cfg: Config, paths: DataPaths, run_id: str,
                suite: dict[str, ChecksFn], target: str = "staged") -> list[CheckResult]:
     """Check every table of `suite`, record the results, then apply the gate."""
-    results: list[CheckResult] = []
-    for table, checks in suite.items():
-        results.extend(check_table(spark, cfg, paths, table, checks(cfg), target))
+    # Tables are checked side by side: their small Spark jobs overlap on the shared session.
+    with ThreadPoolExecutor(max_workers=len(suite), thread_name_prefix="dq") as pool:
+        futures = [pool.submit(check_table, spark, cfg, paths, table, checks(cfg), target)
+                   for table, checks in suite.items()]
+        results = [r for f in futures for r in f.result()]
     record_results(spark, paths, run_id, results)
     gate(results)
     return results

@@ -109,6 +109,7 @@ class OrchestratorConfig:
     max_retries: int = field(metadata=NONNEG)
     backoff_base_seconds: float = field(metadata=NONNEG)
     backoff_max_seconds: float = field(metadata=NONNEG)
+    max_parallel_steps: int = field(metadata=POSITIVE)
     log_dir: str
 
 

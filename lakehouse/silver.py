@@ -6,6 +6,7 @@ Publishing is separate (`publish_silver`), called only after the data-quality ga
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from pyspark import StorageLevel
@@ -45,13 +46,17 @@ def stage_silver(spark: SparkSession, cfg: Config, paths: DataPaths, table: str,
         raise BadInputError(f"Bronze table {table} not found at {bronze}; "
                             "generate it first (python ingestion/generate_all.py)")
     classified = transform(read_lines(spark, bronze), cfg).persist(StorageLevel.MEMORY_AND_DISK)
+    started = time.perf_counter()
     try:
         counts = {r["reject_reason"]: r["count"]
                   for r in classified.groupBy("reject_reason").count().collect()}
+        classified_at = time.perf_counter()
         date_column = CONTRACTS[table].date_column
         silver = silver_rows(classified, table)
         store.write_staged(silver.repartition(date_column), paths.silver(table), (date_column,))
         store.write_staged(quarantine_rows(classified).coalesce(1), paths.quarantine(table))
+        log.info("silver %s: classified in %.2fs, written in %.2fs", table,
+                 classified_at - started, time.perf_counter() - classified_at)
     finally:
         classified.unpersist()
     written = counts.pop(None, 0)

@@ -1,10 +1,16 @@
 """The one SparkSession builder every job and test uses."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
 from lakehouse.config import SparkConfig
+
+# The repo's conf/ (quiet log4j2 settings), used unless the environment names its own.
+LOCAL_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 def get_spark(cfg: SparkConfig, app_name: str | None = None) -> SparkSession:
@@ -16,6 +22,8 @@ def get_spark(cfg: SparkConfig, app_name: str | None = None) -> SparkSession:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    if LOCAL_CONF_DIR.is_dir():
+        os.environ.setdefault("SPARK_CONF_DIR", str(LOCAL_CONF_DIR))
     launched = SparkConf()  # holds spark.* properties passed by spark-submit
     builder = SparkSession.builder.appName(app_name or cfg.app_name)
     if not launched.contains("spark.master"):
@@ -28,6 +36,7 @@ def get_spark(cfg: SparkConfig, app_name: str | None = None) -> SparkSession:
         "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
         "spark.sql.adaptive.enabled": "true",
         "spark.ui.showConsoleProgress": "false",
+        "spark.scheduler.mode": "FAIR",   # steps run side by side share the cores fairly
         "spark.sql.sources.partitionColumnTypeInference.enabled": "true",
         **cfg.conf,
     }

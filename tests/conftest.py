@@ -22,6 +22,7 @@ def spark() -> SparkSession:
                .config("spark.default.parallelism", "2")
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
     yield session

@@ -28,7 +28,7 @@ def test_profiles_load_with_their_overrides():
     default = load_config(profile="default")
     assert (tiny.generator.days, tiny.generator.users) == (3, 80)
     assert (default.generator.days, default.generator.sessions_per_day) == (30, 2400)
-    assert tiny.defects["orders"]["invalid_price"] == 0.02
+    assert tiny.defects["orders"]["invalid_price"] == 0.025
     assert tiny.defects["orders"]["duplicate"] == 0.03
     assert default.fx_rates_to_usd["GBP"] == Decimal("1.270000")
     assert tiny.digest() != default.digest()
