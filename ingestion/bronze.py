@@ -121,6 +121,18 @@ class TableWriter:
             self.sink.write(resend_day, line)
             self._count_valid(key)
 
+    def write_pairs(self, day: int, pairs: D.Pairs, defect: str | None, key: object, fact) -> None:
+        """Apply the row's defect (if any), render and emit it."""
+        if defect not in (None, "duplicate", "malformed_json"):
+            pairs = self._defect(defect, pairs, fact)
+        line = D.render(pairs)
+        if defect == "malformed_json":
+            line = D.malformed_json(self.rng, line)
+        self.emit(day, line, defect, key)
+
+    def _defect(self, defect: str, pairs: D.Pairs, fact) -> D.Pairs:
+        raise NotImplementedError
+
     def _count_valid(self, key: object) -> None:
         self.valid_rows += 1
         self._valid_keys.add(key)
@@ -198,14 +210,14 @@ class EventsWriter(TableWriter):
                 pairs = D.set_token(pairs, rng.choice(["device", "source"]),
                                     rng.choice([None, "null", '""']))
             if defect not in (None, "duplicate", "malformed_json"):
-                pairs = self._defect(defect, pairs)
+                pairs = self._defect(defect, pairs, e)
             line = D.render(pairs)
         elif defect == "malformed_json":
             line = D.malformed_json(rng, line)
         day = e.t // DAY + (1 if e.late else 0)
         self.emit(day, line, defect, e.event_id)
 
-    def _defect(self, defect: str, pairs: D.Pairs) -> D.Pairs:
+    def _defect(self, defect: str, pairs: D.Pairs, e: Event) -> D.Pairs:
         rng = self.rng
         if defect == "invalid_event_type":
             return D.set_token(pairs, "event_type",
@@ -249,12 +261,7 @@ class OrdersWriter(TableWriter):
             ("total_amount", D.money(total)),
             ("currency", D.s(currency)), ("status", D.s(status)),
         ]
-        if defect not in (None, "duplicate", "malformed_json"):
-            pairs = self._defect(defect, pairs, o)
-        line = D.render(pairs)
-        if defect == "malformed_json":
-            line = D.malformed_json(rng, line)
-        self.emit(o.updated_t // DAY, line, defect, o.order_id)
+        self.write_pairs(o.updated_t // DAY, pairs, defect, o.order_id, o)
 
     def _defect(self, defect: str, pairs: D.Pairs, o: OrderVersion) -> D.Pairs:
         rng = self.rng
@@ -296,12 +303,7 @@ class PaymentsWriter(TableWriter):
             ("amount", f'"{p.amount}"' if numeric_string else D.money(p.amount)),
             ("currency", D.s(currency)),
         ]
-        if defect not in (None, "duplicate", "malformed_json"):
-            pairs = self._defect(defect, pairs, p)
-        line = D.render(pairs)
-        if defect == "malformed_json":
-            line = D.malformed_json(rng, line)
-        self.emit(p.t // DAY, line, defect, p.payment_id)
+        self.write_pairs(p.t // DAY, pairs, defect, p.payment_id, p)
 
     def _defect(self, defect: str, pairs: D.Pairs, p: Payment) -> D.Pairs:
         rng = self.rng

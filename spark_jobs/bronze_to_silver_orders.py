@@ -13,8 +13,8 @@ from pyspark.sql import functions as F
 from lakehouse.config import Config, Enums
 from lakehouse.contract import CONTRACTS, ORDERS, classified_columns
 from lakehouse.jobs import StepResult, job_main
-from lakehouse.parsing import (normalize_currency, normalize_enum, parse_fields, parse_money,
-                               parse_timestamp, required_present, to_usd)
+from lakehouse.parsing import (carried_columns, normalize_currency, normalize_enum, parse_fields,
+                               parse_money, parse_timestamp, required_present, to_usd)
 from lakehouse.paths import DataPaths
 from lakehouse.silver import stage_silver
 from lakehouse.validation import Rule, classify, sql_list
@@ -43,8 +43,7 @@ def transform(raw: DataFrame, enums: Enums, fx_rates: dict[str, Decimal]) -> Dat
     total_amount = parse_money(F.col("r_total_amount"))
     currency = normalize_currency(F.col("r_currency"))
     typed = r.select(
-        "raw_record", "source_file", "ingest_date", "is_object",
-        *[F.col(f"r_{f}") for f in CONTRACT.required],
+        *carried_columns(CONTRACT.required),
         F.col("r_order_id").try_cast("bigint").alias("order_id"),
         F.col("r_user_id").alias("user_id"),
         order_ts.alias("order_ts"),

@@ -12,8 +12,8 @@ from pyspark.sql import functions as F
 from lakehouse.config import Config, Enums
 from lakehouse.contract import CONTRACTS, USER_EVENTS, classified_columns
 from lakehouse.jobs import StepResult, job_main
-from lakehouse.parsing import (normalize_enum, parse_fields, parse_money, parse_timestamp,
-                               required_present)
+from lakehouse.parsing import (carried_columns, normalize_enum, parse_fields, parse_money,
+                               parse_timestamp, required_present)
 from lakehouse.paths import DataPaths
 from lakehouse.silver import stage_silver
 from lakehouse.validation import Rule, classify, sql_list
@@ -39,8 +39,7 @@ def transform(raw: DataFrame, enums: Enums, pii_salt: str) -> DataFrame:
     event_type = normalize_enum(F.col("r_event_type"))
     event_ts = parse_timestamp(F.col("r_event_ts"))
     typed = r.select(
-        "raw_record", "source_file", "ingest_date", "is_object",
-        *[F.col(f"r_{f}") for f in CONTRACT.required],
+        *carried_columns(CONTRACT.required),
         F.col("r_event_id").alias("event_id"),
         F.col("r_user_id").alias("user_id"),
         F.col("r_session_id").alias("session_id"),
