@@ -114,9 +114,10 @@ def parse_money(c: Column) -> Column:
 
 def to_usd(amount: Column, currency: Column, fx_rates: dict) -> Column:
     """round(amount * rate, 2) half away from zero, rate as decimal(12,6)."""
-    rate = F.lit(None).cast("decimal(12,6)")
-    for code, value in sorted(fx_rates.items()):
-        rate = F.when(currency == code, F.lit(str(value)).cast("decimal(12,6)")).otherwise(rate)
+    rate = None
+    for code, value in sorted(fx_rates.items()):    # one flat CASE; NULL for other currencies
+        is_code, value_col = currency == code, F.lit(str(value)).cast("decimal(12,6)")
+        rate = F.when(is_code, value_col) if rate is None else rate.when(is_code, value_col)
     return F.round(amount * rate, 2).cast("decimal(14,2)")
 
 

@@ -23,11 +23,11 @@ def sql_list(values: Sequence[str]) -> str:
 
 def first_failure(rules: Sequence[Rule]) -> Column:
     """CASE WHEN NOT rule1 THEN reason1 WHEN NOT rule2 ... END, NULL when all pass."""
-    reason = F.lit(None).cast("string")
-    for name, predicate in reversed(rules):
-        passes = F.coalesce(F.expr(predicate), F.lit(False))
-        reason = F.when(~passes, F.lit(name)).otherwise(reason)
-    return reason
+    reason = None
+    for name, predicate in rules:       # one flat CASE with a branch per rule
+        fails = ~F.coalesce(F.expr(predicate), F.lit(False))
+        reason = F.when(fails, F.lit(name)) if reason is None else reason.when(fails, F.lit(name))
+    return reason if reason is not None else F.lit(None).cast("string")
 
 
 def classify(df: DataFrame, rules: Sequence[Rule], key: str, newest_first: Sequence[Column]) -> DataFrame:
