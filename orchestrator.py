@@ -74,25 +74,17 @@ STEP_NAMES = tuple(s.name for s in PLAN)
 def in_process_steps() -> dict[str, Callable]:
     """Step name -> fn(spark, cfg, paths, run_id) -> StepResult (imports deferred: no JVM for --dry-run)."""
     from data_quality.check_all import run_all_checks
-    from ingestion.bronze import generate
+    from ingestion.cli import generate_step
     from spark_jobs import (bronze_to_silver_orders, bronze_to_silver_payments,
                             bronze_to_silver_users, gold_daily_business_metrics,
                             gold_events_daily, gold_orders_daily, gold_payments_daily,
                             gold_user_daily_features, publish_silver)
 
-    def generate_step(spark, cfg, paths, run_id) -> StepResult:
-        manifest = generate(cfg, paths)
-        tables = manifest["tables"]
-        return StepResult(rows_written=sum(t["lines"] for t in tables.values()),
-                          outputs=[paths.bronze(t) for t in tables],
-                          details={t: {"lines": v["lines"], "expected_rejects": v["expected_rejects"]}
-                                   for t, v in tables.items()})
-
     def job(module):
         return lambda spark, cfg, paths, run_id: module.run(spark, cfg, paths)
 
     return {
-        "generate": generate_step,
+        "generate": lambda spark, cfg, paths, run_id: generate_step(cfg, paths),
         "silver_user_events": job(bronze_to_silver_users),
         "silver_orders": job(bronze_to_silver_orders),
         "silver_payments": job(bronze_to_silver_payments),

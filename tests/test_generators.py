@@ -144,5 +144,6 @@ def test_generator_script_runs_from_the_repo_root(tmp_path):
                            "--data-root", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert summary["table"] == PAYMENTS
-    assert summary["lines"] == len(bronze_lines(tmp_path / "bronze" / PAYMENTS))
+    lines = len(bronze_lines(tmp_path / "bronze" / PAYMENTS))
+    assert summary["rows_written"] == summary["details"][PAYMENTS]["lines"] == lines
+    assert list(summary["details"]) == [PAYMENTS]
