@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from data_quality.cli import check_main
-from data_quality.engine import ERROR, WARN, Check
+from data_quality.engine import ERROR, Check, calendar_checks, load_checks, not_null_checks
 from lakehouse.config import Config
 from lakehouse.contract import ORDERS
 
@@ -12,11 +12,9 @@ from lakehouse.contract import ORDERS
 def checks(cfg: Config) -> list[Check]:
     e = cfg.enums
     return [
-        Check("row_conservation", "conservation", ERROR),
-        Check("reject_rate", "reject_rate", ERROR, threshold=cfg.dq.max_reject_rate),
-        *[Check(f"{c}_not_null", "not_null", ERROR, column=c)
-          for c in ("order_id", "user_id", "order_ts", "updated_at", "price", "quantity",
-                    "total_amount", "currency", "total_amount_usd", "status", "order_date")],
+        *load_checks(cfg.dq.max_reject_rate),
+        *not_null_checks(("order_id", "user_id", "order_ts", "updated_at", "price", "quantity",
+                          "total_amount", "currency", "total_amount_usd", "status", "order_date")),
         Check("order_id_unique", "unique", ERROR, column="order_id"),
         Check("status_accepted", "accepted_values", ERROR, column="status", values=tuple(e.order_status)),
         Check("currency_accepted", "accepted_values", ERROR, column="currency", values=tuple(e.currency)),
@@ -24,8 +22,7 @@ def checks(cfg: Config) -> list[Check]:
         Check("price_positive", "predicate", ERROR, expression="price > 0"),
         Check("amount_matches", "predicate", ERROR,
               expression="abs(total_amount - price * quantity) <= 0.01"),
-        Check("dates_complete", "date_completeness", WARN),
-        Check("daily_volume", "daily_volume", WARN, threshold=cfg.dq.volume_tolerance),
+        *calendar_checks(cfg.dq.volume_tolerance),
     ]
 
 

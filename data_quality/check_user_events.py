@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from data_quality.cli import check_main
-from data_quality.engine import ERROR, WARN, Check
+from data_quality.engine import ERROR, WARN, Check, calendar_checks, load_checks, not_null_checks
 from lakehouse.config import Config
 from lakehouse.contract import ORDERS, USER_EVENTS
 
@@ -12,10 +12,8 @@ from lakehouse.contract import ORDERS, USER_EVENTS
 def checks(cfg: Config) -> list[Check]:
     e = cfg.enums
     return [
-        Check("row_conservation", "conservation", ERROR),
-        Check("reject_rate", "reject_rate", ERROR, threshold=cfg.dq.max_reject_rate),
-        *[Check(f"{c}_not_null", "not_null", ERROR, column=c)
-          for c in ("event_id", "user_id", "session_id", "event_type", "event_ts", "event_date")],
+        *load_checks(cfg.dq.max_reject_rate),
+        *not_null_checks(("event_id", "user_id", "session_id", "event_type", "event_ts", "event_date")),
         Check("event_id_unique", "unique", ERROR, column="event_id"),
         Check("event_type_accepted", "accepted_values", ERROR, column="event_type", values=tuple(e.event_type)),
         Check("device_accepted", "accepted_values", ERROR, column="device", values=tuple(e.device), allow_null=True),
@@ -24,8 +22,7 @@ def checks(cfg: Config) -> list[Check]:
               expression="(event_type = 'purchase') = (order_id IS NOT NULL)"),
         Check("event_date_matches_ts", "predicate", ERROR, expression="event_date = to_date(event_ts)"),
         Check("purchase_order_exists", "referential", WARN, column="order_id", reference=ORDERS),
-        Check("dates_complete", "date_completeness", WARN),
-        Check("daily_volume", "daily_volume", WARN, threshold=cfg.dq.volume_tolerance),
+        *calendar_checks(cfg.dq.volume_tolerance),
     ]
 
 

@@ -45,6 +45,22 @@ class Check:
             raise ValueError(f"check {self.name}: severity must be 'error' or 'warn'")
 
 
+def load_checks(max_reject_rate: float) -> list[Check]:
+    """The checks every Silver table opens with: nothing lost, not too much rejected."""
+    return [Check("row_conservation", "conservation", ERROR),
+            Check("reject_rate", "reject_rate", ERROR, threshold=max_reject_rate)]
+
+
+def not_null_checks(columns: Sequence[str]) -> list[Check]:
+    return [Check(f"{c}_not_null", "not_null", ERROR, column=c) for c in columns]
+
+
+def calendar_checks(volume_tolerance: float) -> list[Check]:
+    """The checks every Silver table closes with: each day of the run present and plausible."""
+    return [Check("dates_complete", "date_completeness", WARN),
+            Check("daily_volume", "daily_volume", WARN, threshold=volume_tolerance)]
+
+
 @dataclass(frozen=True)
 class CheckResult:
     table: str
