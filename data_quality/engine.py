@@ -174,7 +174,7 @@ def _daily_volume(data: TableData, check: Check, daily: dict[dt.date, int]) -> C
         return _result(data.table, check, True, "no dates in the run", "-")
     median = statistics.median(counts)
     tolerance = check.threshold if check.threshold is not None else 0.5
-    off = [f"{d.isoformat()}={n}" for d, n in zip(data.expected_dates, counts)
+    off = [f"{d.isoformat()}={n}" for d, n in zip(data.expected_dates, counts, strict=True)
            if median == 0 or abs(n - median) > tolerance * median]
     return _result(data.table, check, not off,
                    f"off: {', '.join(off)}" if off else f"median {median:g}, all days within",

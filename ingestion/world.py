@@ -116,7 +116,7 @@ def _weighted(mix: dict[str, float]) -> tuple[list[str], list[float]]:
 def _pick(rng: random.Random, choice: tuple[list[str], list[float]]) -> str:
     names, cum = choice
     r = rng.random()
-    for name, c in zip(names, cum):
+    for name, c in zip(names, cum, strict=True):
         if r < c:
             return name
     return names[-1]
@@ -155,48 +155,69 @@ def local_price(usd: Decimal, rate: Decimal) -> Decimal:
 def simulate(cfg: Config, catalog: Catalog) -> Iterator[SessionFacts]:
     """Yield the clean facts of every session, day by day, in a deterministic order."""
     g = cfg.generator
-    rng = random.Random(f"{g.seed}:world")
+    world = _World(cfg, catalog)
     first_day = day_number(g.start_date)
-    end_t = (first_day + g.days) * DAY          # nothing happens at or after the window's end
-    source = _weighted(g.source_mix)
-    method = _weighted(g.method_mix)
-    devices = _weighted(g.device_mix)
-    next_order_id = 100_001
     for day in range(first_day, first_day + g.days):
-        n_sessions = int(g.sessions_per_day * rng.uniform(0.9, 1.1))
-        for _ in range(n_sessions):
-            facts = SessionFacts()
-            user = int(rng.random() * g.users)
-            device = catalog.user_device[user] if rng.random() < 0.8 else _pick(rng, devices)
-            src = _pick(rng, source)
-            sid = f"s{rng.getrandbits(64):016x}"
-            t = day * DAY + int(rng.random() * DAY)
-            late_ok = day + 1 < first_day + g.days
+        for _ in range(int(g.sessions_per_day * world.rng.uniform(0.9, 1.1))):
+            yield world.session(day)
 
-            def emit(event_type: str, product: int, order_id: int | None = None) -> None:
-                nonlocal t
-                t += _randint(rng, 5, 180)
-                late = late_ok and rng.random() < g.late_event_rate
-                facts.events.append(Event(t, uuid_hex(rng), user, sid, event_type, product,
-                                          device, src, order_id, late))
 
-            viewed = [int(rng.random() * g.products) for _ in range(_randint(rng, 1, g.max_views_per_session))]
-            for product in viewed:
-                emit("view", product)
-            if rng.random() < g.funnel.add_to_cart:
-                product = rng.choice(viewed)
-                emit("add_to_cart", product)
-                if rng.random() < g.funnel.checkout:
-                    emit("checkout", product)
-                    # (a purchase in the window's last minutes would place its order after it)
-                    if rng.random() < g.funnel.purchase and t + 200 < end_t:
-                        emit("purchase", product, next_order_id)
-                        _order_lifecycle(cfg, catalog, rng, method, facts, next_order_id,
-                                         user, product, t + 2, end_t)
-                        next_order_id += 1
-            if t >= end_t:  # a session running past the window's end is cut there
-                facts.events = [e for e in facts.events if e.t < end_t]
-            yield facts
+@dataclass(slots=True)
+class _Session:
+    facts: SessionFacts
+    user: int
+    sid: str
+    device: str
+    source: str
+    t: int
+    late_ok: bool
+
+
+class _World:
+    """The simulation's state: one random stream, the order-id sequence, the window's end."""
+
+    def __init__(self, cfg: Config, catalog: Catalog):
+        g = self.g = cfg.generator
+        self.cfg, self.catalog = cfg, catalog
+        self.rng = random.Random(f"{g.seed}:world")
+        self.first_day = day_number(g.start_date)
+        self.end_t = (self.first_day + g.days) * DAY   # nothing happens at or after the window's end
+        self.sources, self.methods = _weighted(g.source_mix), _weighted(g.method_mix)
+        self.devices = _weighted(g.device_mix)
+        self.next_order_id = 100_001
+
+    def session(self, day: int) -> SessionFacts:
+        g, rng, end_t = self.g, self.rng, self.end_t
+        user = int(rng.random() * g.users)
+        device = self.catalog.user_device[user] if rng.random() < 0.8 else _pick(rng, self.devices)
+        src = _pick(rng, self.sources)
+        sid = f"s{rng.getrandbits(64):016x}"
+        s = _Session(SessionFacts(), user, sid, device, src, day * DAY + int(rng.random() * DAY),
+                     day + 1 < self.first_day + g.days)
+        viewed = [int(rng.random() * g.products) for _ in range(_randint(rng, 1, g.max_views_per_session))]
+        for product in viewed:
+            self._emit(s, "view", product)
+        if rng.random() < g.funnel.add_to_cart:
+            product = rng.choice(viewed)
+            self._emit(s, "add_to_cart", product)
+            if rng.random() < g.funnel.checkout:
+                self._emit(s, "checkout", product)
+                # (a purchase in the window's last minutes would place its order after it)
+                if rng.random() < g.funnel.purchase and s.t + 200 < end_t:
+                    self._emit(s, "purchase", product, self.next_order_id)
+                    _order_lifecycle(self.cfg, self.catalog, rng, self.methods, s.facts,
+                                     self.next_order_id, user, product, s.t + 2, end_t)
+                    self.next_order_id += 1
+        if s.t >= end_t:  # a session running past the window's end is cut there
+            s.facts.events = [e for e in s.facts.events if e.t < end_t]
+        return s.facts
+
+    def _emit(self, s: _Session, event_type: str, product: int, order_id: int | None = None) -> None:
+        rng = self.rng
+        s.t += _randint(rng, 5, 180)
+        late = s.late_ok and rng.random() < self.g.late_event_rate
+        s.facts.events.append(Event(s.t, uuid_hex(rng), s.user, s.sid, event_type, product,
+                                    s.device, s.source, order_id, late))
 
 
 def _order_lifecycle(cfg: Config, catalog: Catalog, rng: random.Random,

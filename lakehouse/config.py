@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import types
 import typing
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import orchestrator
-from data_quality.engine import ERROR, WARN, Check, TableData, evaluate
+from data_quality.engine import WARN, Check, TableData, evaluate
 from data_quality.suite import SUITE
 
 DAY1, DAY2, DAY3 = dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 3)
