@@ -273,7 +273,7 @@ def print_summary(run: Run) -> None:
     print(f"log: {run.log_file}\nmanifest: {run.manifest_path}")
 
 
-def setup_file_logging(log_dir: Path, stamp: str) -> Path:
+def setup_file_logging(log_dir: Path, stamp: str) -> tuple[Path, logging.Handler]:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / f"pipeline_{stamp}.log"
     n = 1
@@ -285,7 +285,7 @@ def setup_file_logging(log_dir: Path, stamp: str) -> Path:
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     root.addHandler(handler)
-    return log_file
+    return log_file, handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -320,8 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AlreadyRunning as exc:
         print(f"already running: {exc}", file=sys.stderr)
         return EXIT_ALREADY_RUNNING
+    handler = None
     try:
-        log_file = setup_file_logging(log_dir, f"{now:%Y%m%d_%H%M%S}")
+        log_file, handler = setup_file_logging(log_dir, f"{now:%Y%m%d_%H%M%S}")
         log.info("run %s: profile %s, data root %s, mode %s, steps %s", run_id, cfg.profile,
                  paths.root, "submit" if args.submit else "in-process", selected)
         run = Run(args, cfg, log_dir, run_id, log_file, selected, previous)
@@ -336,6 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     finally:
         lock.release()
+        if handler is not None:     # this run's log file only gets this run's lines
+            logging.getLogger().removeHandler(handler)
+            handler.close()
 
 
 def step_functions(args: argparse.Namespace, cfg: Config, paths: DataPaths, run_id: str,

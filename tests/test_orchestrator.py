@@ -88,6 +88,7 @@ def test_a_step_failing_once_is_retried_and_the_run_succeeds(copy_run, monkeypat
     log = Path(manifest["log_file"]).read_text()
     assert "step gold_orders_daily: attempt 1/2 failed: ConnectionError: executor lost" in log
     assert "Traceback" in log
+    assert log.count("orchestrator: run ") == 1                   # only this run's lines
 
 
 def test_a_failing_step_stops_the_run_and_resume_completes_it(copy_run, monkeypatch, capsys):
