@@ -110,10 +110,11 @@ def build_code_zip(target: Path) -> Path:
     return target
 
 
-def submit_command(spec: StepSpec, cfg: Config, args: argparse.Namespace, run_id: str,
+def submit_command(spec: StepSpec, cfg: Config, data_root: str, run_id: str,
                    code_zip: Path) -> list[str]:
+    """The command a scheduler would run for `spec` (absolute paths: it runs from the repo root)."""
     common = ["--config", str(Path(cfg.source).resolve()), "--profile", cfg.profile,
-              "--data-root", args.data_root]
+              "--data-root", data_root]
     script = str(ROOT / spec.script)
     if spec.name == "generate":
         return [sys.executable, script, *common]
@@ -346,7 +347,7 @@ def step_functions(args: argparse.Namespace, cfg: Config, paths: DataPaths, run_
                    log_dir: Path) -> dict[str, Callable[[], StepResult]]:
     if args.submit:
         code_zip = build_code_zip(log_dir / run_id / "pipeline_code.zip")
-        return {s.name: (lambda s=s: run_submitted(submit_command(s, cfg, args, run_id, code_zip),
+        return {s.name: (lambda s=s: run_submitted(submit_command(s, cfg, paths.root, run_id, code_zip),
                                                    log_dir / run_id / f"{s.name}.log"))
                 for s in PLAN}
     session = SessionStarter(cfg)
