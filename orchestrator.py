@@ -312,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_plan(selected, args)
         return EXIT_OK
     paths = DataPaths.create(args.data_root, cfg.paths)
+    args.data_root = paths.root     # absolute from here on: the manifest and --submit steps use it
     now = dt.datetime.now(dt.timezone.utc)
     run_id = f"{now:%Y%m%d_%H%M%S}_{uuid.uuid4().hex[:6]}"
     lock_dir = Path(local_path(paths.root)) if is_local(paths.root) else log_dir
