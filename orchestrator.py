@@ -13,24 +13,22 @@ import datetime as dt
 import json
 import logging
 import os
-import subprocess
 import sys
-import threading
 import time
 import uuid
-import zipfile
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lakehouse.cli import (EXIT_ALREADY_RUNNING, EXIT_BAD_INPUT, EXIT_CONFIG_ERROR,
-                           EXIT_DQ_FAILED, EXIT_OK, BadInputError, DataQualityError)
+from lakehouse.cli import EXIT_ALREADY_RUNNING, EXIT_CONFIG_ERROR, EXIT_OK
 from lakehouse.config import Config, ConfigError, load_config
 from lakehouse.jobs import StepResult
 from lakehouse.paths import DataPaths, is_local, local_path
 from lakehouse.runner import (AlreadyRunning, RetryPolicy, RunLock, Step, StepFailed, StepRecord,
                               run_step, write_json_atomic)
+from lakehouse.spark import SessionStarter
+from lakehouse.submit import build_code_zip, run_submitted
 
 ROOT = Path(__file__).resolve().parent
 CODE_PACKAGES = ("lakehouse", "ingestion", "spark_jobs", "data_quality")
@@ -100,16 +98,6 @@ def in_process_steps() -> dict[str, Callable]:
 
 # --- submit mode ----------------------------------------------------------------------------
 
-def build_code_zip(target: Path) -> Path:
-    """The project's packages as one zip for --py-files (what executors on a cluster import)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        for package in CODE_PACKAGES:
-            for file in sorted((ROOT / package).rglob("*.py")):
-                zf.write(file, file.relative_to(ROOT).as_posix())
-    return target
-
-
 def submit_command(spec: StepSpec, cfg: Config, data_root: str, run_id: str,
                    code_zip: Path) -> list[str]:
     """The command a scheduler would run for `spec` (absolute paths: it runs from the repo root)."""
@@ -122,27 +110,6 @@ def submit_command(spec: StepSpec, cfg: Config, data_root: str, run_id: str,
     return ["spark-submit", "--master", cfg.spark.master, "--driver-memory", cfg.spark.driver_memory,
             "--conf", "spark.sql.session.timeZone=UTC", "--py-files", str(code_zip),
             script, *common, *extra]
-
-
-def run_submitted(command: list[str], step_log: Path) -> StepResult:
-    """Run one step as a process, its output into `step_log`; map its exit code to an error."""
-    step_log.parent.mkdir(parents=True, exist_ok=True)
-    with open(step_log, "w", encoding="utf-8") as out:
-        out.write("$ " + " ".join(command) + "\n")
-        out.flush()
-        env = {"SPARK_CONF_DIR": str(ROOT / "conf"), **os.environ}
-        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=out, text=True, cwd=ROOT, env=env)
-        out.write(proc.stdout)
-    if proc.returncode == 0:
-        for line in reversed(proc.stdout.strip().splitlines()):
-            if line.startswith("{"):
-                fields = json.loads(line)
-                return StepResult(**{k: v for k, v in fields.items() if k in StepResult.__dataclass_fields__})
-        return StepResult()
-    message = f"exit code {proc.returncode}; see {step_log}"
-    errors: dict[int, type[Exception]] = {EXIT_CONFIG_ERROR: ConfigError, EXIT_DQ_FAILED: DataQualityError,
-                                          EXIT_BAD_INPUT: BadInputError}
-    raise errors.get(proc.returncode, RuntimeError)(message)
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -347,38 +314,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def step_functions(args: argparse.Namespace, cfg: Config, paths: DataPaths, run_id: str,
                    log_dir: Path) -> dict[str, Callable[[], StepResult]]:
     if args.submit:
-        code_zip = build_code_zip(log_dir / run_id / "pipeline_code.zip")
+        code_zip = build_code_zip(ROOT, CODE_PACKAGES, log_dir / run_id / "pipeline_code.zip")
         return {s.name: (lambda s=s: run_submitted(submit_command(s, cfg, paths.root, run_id, code_zip),
-                                                   log_dir / run_id / f"{s.name}.log"))
+                                                   log_dir / run_id / f"{s.name}.log", ROOT))
                 for s in PLAN}
-    session = SessionStarter(cfg)
+    session = SessionStarter(cfg.spark)
     fns = in_process_steps()
     return {name: (lambda name=name: fns[name](None if name == "generate" else session.get(), cfg, paths, run_id))
             for name in STEP_NAMES}
-
-
-class SessionStarter:
-    """Starts the shared SparkSession in a background thread, so the JVM boots while the
-    (pure Python) generator runs; `get()` waits for it."""
-
-    def __init__(self, cfg: Config):
-        self._cfg = cfg
-        self._result: list = []
-        self._thread = threading.Thread(target=self._start, name="spark-session-starter", daemon=True)
-        self._thread.start()
-
-    def _start(self) -> None:
-        try:
-            from lakehouse.spark import get_spark
-            self._result.append(get_spark(self._cfg.spark))
-        except BaseException as exc:  # re-raised in the step that needs the session
-            self._result.append(exc)
-
-    def get(self):
-        self._thread.join()
-        if isinstance(self._result[0], BaseException):
-            raise self._result[0]
-        return self._result[0]
 
 
 def print_plan(selected: list[str], args: argparse.Namespace) -> None:

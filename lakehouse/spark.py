@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from pyspark import SparkConf
@@ -45,3 +46,26 @@ def get_spark(cfg: SparkConfig, app_name: str | None = None) -> SparkSession:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+class SessionStarter:
+    """Starts the shared SparkSession in a background thread, so the JVM boots while the
+    (pure Python) generator runs; `get()` waits for it."""
+
+    def __init__(self, cfg: SparkConfig):
+        self._cfg = cfg
+        self._result: list = []
+        self._thread = threading.Thread(target=self._start, name="spark-session-starter", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            self._result.append(get_spark(self._cfg))
+        except BaseException as exc:  # re-raised in the step that needs the session
+            self._result.append(exc)
+
+    def get(self):
+        self._thread.join()
+        if isinstance(self._result[0], BaseException):
+            raise self._result[0]
+        return self._result[0]
