@@ -161,3 +161,25 @@ def expected_rejects(table: str, table_dir: Path, enums: dict) -> dict[str, int]
     if duplicates:
         counts["duplicate"] = duplicates
     return dict(sorted(counts.items()))
+
+
+def silver_rows(table: str, table_dir: Path, enums: dict) -> list[dict]:
+    """The rows Silver must keep: valid lines, one per key (orders: latest updated_at as an
+    instant, then the greatest raw line in UTF-8 byte order; others: the greatest raw line)."""
+    best: dict[object, tuple] = {}
+    for line in bronze_lines(table_dir):
+        why, key, order = reason(table, line, enums)
+        if why:
+            continue
+        rank = (order or dt.datetime.min, line.encode("utf-8"))
+        if key not in best or rank > best[key][0]:
+            best[key] = (rank, line)
+    rows = []
+    for _, line in best.values():
+        f = {k: text(v) for k, v in strict_object(line).items()}
+        rows.append(f)
+    return rows
+
+
+def usd(amount: Decimal, currency: str, rates: dict) -> Decimal:
+    return (amount * Decimal(str(rates[currency]))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
