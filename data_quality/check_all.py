@@ -21,8 +21,9 @@ from lakehouse.spark import get_spark
 
 def run_all_checks(spark: SparkSession, cfg: Config, paths: DataPaths, run_id: str) -> StepResult:
     """Check every staged Silver table; raises DataQualityError when an error check fails."""
-    results = run_checks(spark, cfg, paths, run_id, SUITE)
-    return StepResult(outputs=[paths.dq_results, paths.dq_reports], details={"dq": summarize(results)})
+    results, rows_checked = run_checks(spark, cfg, paths, run_id, SUITE)
+    return StepResult(rows_read=rows_checked, outputs=[paths.dq_results, paths.dq_reports],
+                      details={"dq": summarize(results)})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

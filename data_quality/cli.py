@@ -37,16 +37,18 @@ def gate(results: Sequence[CheckResult]) -> None:
 
 
 def run_checks(spark: SparkSession, cfg: Config, paths: DataPaths, run_id: str,
-               suite: dict[str, ChecksFn], target: str = "staged") -> list[CheckResult]:
-    """Check every table of `suite`, record the results, then apply the gate."""
+               suite: dict[str, ChecksFn], target: str = "staged") -> tuple[list[CheckResult], int]:
+    """Check every table of `suite`, record the results, then apply the gate. Returns the
+    results and the number of Silver rows checked."""
     # Tables are checked side by side: their small Spark jobs overlap on the shared session.
     with ThreadPoolExecutor(max_workers=len(suite), thread_name_prefix="dq") as pool:
         futures = [pool.submit(check_table, spark, cfg, paths, table, checks(cfg), target)
                    for table, checks in suite.items()]
-        results = [r for f in futures for r in f.result()]
+        checked = [f.result() for f in futures]
+    results = [r for table_results, _ in checked for r in table_results]
     record_results(spark, paths, run_id, results)
     gate(results)
-    return results
+    return results, sum(rows for _, rows in checked)
 
 
 def summarize(results: Sequence[CheckResult]) -> dict:
@@ -71,8 +73,9 @@ def check_main(table: str, checks: ChecksFn, argv: Sequence[str] | None = None) 
     def body(args) -> int:
         cfg, paths = load_from_args(args)
         spark = get_spark(cfg.spark)
-        results = run_checks(spark, cfg, paths, args.run_id or new_run_id(), {table: checks}, args.target)
-        print(json.dumps({"details": {"dq": summarize(results)}}))
+        results, rows = run_checks(spark, cfg, paths, args.run_id or new_run_id(), {table: checks},
+                                   args.target)
+        print(json.dumps({"rows_read": rows, "details": {"dq": summarize(results)}}))
         if args.publish and args.target == "staged":
             publish_silver(spark, paths, table)
         return 0

@@ -86,6 +86,7 @@ class TableData:
     quarantine_counts: dict[str, int] = field(default_factory=dict)
     expected_dates: Sequence[dt.date] = ()
     references: dict[str, DataFrame | None] = field(default_factory=dict)
+    rows_checked: int = 0                            # set by `evaluate`
 
 
 def _failing_rows(check: Check) -> Column:
@@ -123,6 +124,7 @@ def _result(table: str, check: Check, passed: bool, observed: str, expected: str
 def evaluate(data: TableData, checks: Sequence[Check]) -> list[CheckResult]:
     """Run `checks` against one table's data; at most three Spark jobs plus one per reference."""
     silver_rows, results = _row_results(data, checks)
+    data.rows_checked = silver_rows
     by_name = {r.check: r for r in results}
     daily: dict[dt.date, int] | None = None
     quarantined = sum(data.quarantine_counts.values())

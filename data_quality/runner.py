@@ -49,13 +49,15 @@ def table_data(spark: SparkSession, cfg: Config, paths: DataPaths, table: str,
 
 
 def check_table(spark: SparkSession, cfg: Config, paths: DataPaths, table: str,
-                checks: Sequence[Check], target: str = "staged") -> list[CheckResult]:
-    results = evaluate(table_data(spark, cfg, paths, table, target), checks)
+                checks: Sequence[Check], target: str = "staged") -> tuple[list[CheckResult], int]:
+    """The table's check results and how many Silver rows they looked at."""
+    data = table_data(spark, cfg, paths, table, target)
+    results = evaluate(data, checks)
     for r in results:
         level = logging.INFO if r.passed else (logging.ERROR if r.blocking else logging.WARNING)
         log.log(level, "DQ %-11s %-34s %-5s %-4s observed: %s | expected: %s", table, r.check,
                 r.severity, "PASS" if r.passed else "FAIL", r.observed, r.expected)
-    return results
+    return results, data.rows_checked
 
 
 def record_results(spark: SparkSession, paths: DataPaths, run_id: str,

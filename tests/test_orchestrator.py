@@ -46,6 +46,8 @@ def test_a_full_run_succeeds_with_log_manifest_and_gold(tiny_run):
         assert s["rows_read"] == bronze[table]["lines"] == s["rows_written"] + s["rows_quarantined"]
         assert s["details"]["rejects"] == bronze[table]["expected_rejects"]
     assert manifest["dq"]["failed_error"] == 0 and manifest["dq"]["checks"] == 17 + 21 + 19  # events, orders, payments
+    assert steps["dq_checks"]["rows_read"] == sum(steps[s]["rows_written"] for s in (
+        "silver_user_events", "silver_orders", "silver_payments"))
     assert len(manifest["config"]["digest"]) == 64
     log = Path(manifest["log_file"]).read_text()
     assert Path(manifest["log_file"]).name.startswith("pipeline_")
