@@ -196,7 +196,7 @@ def execute(run: Run, selected: list[str], step_fns: dict[str, Callable[[], Step
                 record = run.records[name]
                 record.status = "running"
                 record.started_at = dt.datetime.now(dt.timezone.utc).isoformat()
-                running[pool.submit(run_step, Step(name, name, step_fns[name]), record, policy)] = name
+                running[pool.submit(run_step, Step(name, step_fns[name]), record, policy)] = name
             run.save()
             if not running:
                 break

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from data_quality.engine import Check, CheckResult, TableData, evaluate
 from lakehouse.config import Config
@@ -91,8 +90,3 @@ def render_report(run_id: str, checked_at: dt.datetime, results: Sequence[CheckR
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
-
-
-def history(spark: SparkSession, paths: DataPaths):
-    """The full results history as a DataFrame (for reports and tests)."""
-    return spark.read.parquet(paths.dq_results).orderBy(F.col("checked_at"))

@@ -79,8 +79,13 @@ CONTRACTS: dict[str, TableContract] = {
 QUARANTINE_SCHEMA = "raw_record string, reject_reason string, source_file string, ingest_date date"
 
 
+def schema_columns(ddl: str) -> list[tuple[str, str]]:
+    """(name, type) pairs of a DDL string such as "a bigint, b string"."""
+    return [tuple(c.split(" ", 1)) for c in ddl.split(", ")]
+
+
 def column_names(ddl: str) -> list[str]:
-    return [c.split(" ", 1)[0] for c in ddl.split(", ")]
+    return [name for name, _ in schema_columns(ddl)]
 
 
 def classified_columns(table: str) -> list[str]:
@@ -89,7 +94,6 @@ def classified_columns(table: str) -> list[str]:
     return silver + [c for c in column_names(QUARANTINE_SCHEMA) if c not in silver]
 
 # --- Gold --------------------------------------------------------------------------------------
-GOLD_BUSINESS_TABLES = ("events_daily", "orders_daily", "payments_daily", "daily_business_metrics")
 USER_DAILY_FEATURES = "user_daily_features"
 
 
@@ -119,7 +123,7 @@ def payments_daily_schema(enums: Enums) -> str:
 
 def daily_business_metrics_schema(enums: Enums) -> str:
     def without_date(ddl: str) -> list[str]:
-        return [c for c in ddl.split(", ") if c != "date date"]
+        return [f"{name} {dtype}" for name, dtype in schema_columns(ddl) if name != "date"]
     return ", ".join([
         "date date", *without_date(events_daily_schema(enums)),
         *without_date(ORDERS_DAILY_SCHEMA), *without_date(payments_daily_schema(enums)),

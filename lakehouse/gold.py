@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse.contract import schema_columns
 from lakehouse.jobs import StepResult
 from lakehouse.paths import DataPaths
 from lakehouse.tables import TableStore
@@ -31,10 +32,6 @@ def count_if(condition: Column) -> Column:
 def sum_if(value: str, condition: Column) -> Column:
     """Sum of `value` where `condition` holds, 0 when none."""
     return F.coalesce(F.sum(F.when(condition, F.col(value))), F.lit(0))
-
-
-def schema_columns(ddl: str) -> list[tuple[str, str]]:
-    return [tuple(c.split(" ", 1)) for c in ddl.split(", ")]
 
 
 def conform(df: DataFrame, ddl: str) -> DataFrame:

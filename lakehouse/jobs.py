@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -12,8 +11,6 @@ from lakehouse.cli import base_parser, load_from_args, run_main
 from lakehouse.config import Config
 from lakehouse.paths import DataPaths
 from lakehouse.spark import get_spark
-
-log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -31,10 +31,6 @@ class StepFailed(Exception):
         self.step, self.exit_code = step, exit_code
 
 
-class TransientStepError(Exception):
-    """A failure worth retrying (the default for anything unexpected)."""
-
-
 # Failures no retry can fix, and the run's exit code for each.
 PERMANENT: dict[type[BaseException], int] = {
     ConfigError: EXIT_CONFIG_ERROR,
@@ -46,7 +42,6 @@ PERMANENT: dict[type[BaseException], int] = {
 @dataclass
 class Step:
     name: str
-    description: str
     run: Callable[[], StepResult]       # bound to the run's context by the orchestrator
     depends_on: tuple[str, ...] = ()
 

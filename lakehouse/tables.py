@@ -48,9 +48,6 @@ class TableStore:
         self.fs.swap_in(self.paths.staged(published), published, trash)
         log.info("published %s", published)
 
-    def discard_staged(self, published: str) -> None:
-        self.fs.delete(self.paths.staged(published))
-
     def write_atomic(self, df: DataFrame, published: str, partition_by: Sequence[str] = ()) -> None:
         self.write_staged(df, published, partition_by)
         self.publish(published)

@@ -10,8 +10,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Config, Enums
-from lakehouse.contract import daily_business_metrics_schema
-from lakehouse.gold import conform, rate, read_gold, schema_columns, write_gold
+from lakehouse.contract import daily_business_metrics_schema, schema_columns
+from lakehouse.gold import conform, rate, read_gold, write_gold
 from lakehouse.jobs import StepResult, job_main
 from lakehouse.paths import DataPaths
 

@@ -158,10 +158,10 @@ def test_retry_policy_backoff_is_exponential_jittered_and_capped():
     sleeps = []
     record = StepRecord("s")
     with pytest.raises(StepFailed) as failure:
-        run_step(Step("s", "s", lambda: (_ for _ in ()).throw(TimeoutError("slow"))), record,
+        run_step(Step("s", lambda: (_ for _ in ()).throw(TimeoutError("slow"))), record,
                  policy, sleep=sleeps.append, rng=rng)
     assert record.attempts == 4 and len(sleeps) == 3 and failure.value.exit_code == 1
-    ok = run_step(Step("t", "t", lambda: StepResult(rows_read=7)), StepRecord("t"), policy)
+    ok = run_step(Step("t", lambda: StepResult(rows_read=7)), StepRecord("t"), policy)
     assert ok.rows_read == 7
 
 

@@ -281,3 +281,11 @@ def test_payments_sign_rule_enums_and_half_up_fx(spark, tiny_cfg):
     ], "payment_id string, order_id bigint, method string, status string, amount decimal(12,2), "
        "currency string, amount_usd decimal(14,2)")
     assert_df_equality(valid, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+@pytest.mark.parametrize("job", [users_job, orders_job, payments_job])
+def test_each_jobs_rules_are_spec_reasons_in_spec_order(job, tiny_cfg):
+    from lakehouse.contract import REJECT_REASONS
+    names = [name for name, _ in job.rules(tiny_cfg.enums)]
+    assert names[:3] == ["malformed_json", "missing_required_field", "invalid_timestamp"]
+    assert [REJECT_REASONS.index(n) for n in names] == sorted(REJECT_REASONS.index(n) for n in names)
