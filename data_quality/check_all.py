@@ -1,42 +1,34 @@
-"""All Silver checks and the gate in one go (what the orchestrator's dq_checks step runs).
+"""The data-quality gate: checks on every Silver table this run staged (the dq_checks step).
 
     spark-submit data_quality/check_all.py [--profile tiny] [--data-root data] [--run-id ID]
 """
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 
-from pyspark.sql import SparkSession
-
-from data_quality.cli import new_run_id, run_checks, summarize
+from data_quality.cli import run_checks, summarize
 from data_quality.suite import SUITE
-from lakehouse.cli import base_parser, load_from_args, run_main
-from lakehouse.config import Config
-from lakehouse.jobs import StepResult
-from lakehouse.paths import DataPaths
-from lakehouse.spark import get_spark
+from lakehouse.cli import job_main
+from lakehouse.errors import BadInputError
+from lakehouse.silver import staged_tables
+from lakehouse.steps import JobContext, StepResult
+from lakehouse.tables import TableStore
 
 
-def run_all_checks(spark: SparkSession, cfg: Config, paths: DataPaths, run_id: str) -> StepResult:
+def run(ctx: JobContext) -> StepResult:
     """Check every staged Silver table; raises DataQualityError when an error check fails."""
-    results, rows_checked = run_checks(spark, cfg, paths, run_id, SUITE)
-    return StepResult(rows_read=rows_checked, outputs=[paths.dq_results, paths.dq_reports],
-                      details={"dq": summarize(results)})
+    staged = staged_tables(TableStore(ctx.spark, ctx.paths))
+    if not staged:
+        raise BadInputError("no staged Silver table to check; run a Silver step first "
+                            "(e.g. --only silver_orders dq_checks)")
+    results, rows_checked, report = run_checks(ctx, {t: SUITE[t] for t in staged})
+    return StepResult(rows_read=rows_checked, outputs=[ctx.paths.dq_results, report],
+                      details={"dq": summarize(results, report), "checked": staged})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = base_parser("Data-quality checks on every staged Silver table.")
-    parser.add_argument("--run-id", default=None)
-
-    def body(args) -> int:
-        cfg, paths = load_from_args(args)
-        result = run_all_checks(get_spark(cfg.spark), cfg, paths, args.run_id or new_run_id())
-        print(json.dumps(result.as_dict()))
-        return 0
-
-    return run_main(body, parser, argv)
+    return job_main(run, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -4,23 +4,18 @@ from __future__ import annotations
 import sys
 
 from data_quality.cli import check_main
-from data_quality.engine import ERROR, WARN, Check, calendar_checks, load_checks, not_null_checks
+from data_quality.engine import WARN, Check, calendar_checks, contract_checks, unique_key_check
 from lakehouse.config import Config
-from lakehouse.contract import ORDERS, PAYMENTS
-from spark_jobs.bronze_to_silver_payments import AMOUNT_SIGN_RULE
+from lakehouse.contract import ORDERS, PAYMENTS, TABLES
+
+SPEC = TABLES[PAYMENTS]
 
 
 def checks(cfg: Config) -> list[Check]:
-    e = cfg.enums
     return [
-        *load_checks(cfg.dq.max_reject_rate),
-        *not_null_checks(("payment_id", "order_id", "payment_ts", "method", "status", "amount",
-                          "currency", "amount_usd", "payment_date")),
-        Check("payment_id_unique", "unique", ERROR, column="payment_id"),
-        Check("status_accepted", "accepted_values", ERROR, column="status", values=tuple(e.payment_status)),
-        Check("method_accepted", "accepted_values", ERROR, column="method", values=tuple(e.method)),
-        Check("currency_accepted", "accepted_values", ERROR, column="currency", values=tuple(e.currency)),
-        Check("amount_sign", "predicate", ERROR, expression=AMOUNT_SIGN_RULE),
+        *contract_checks(SPEC, cfg),
+        unique_key_check(SPEC),
+        # payments may arrive before their order: a warning, never a reject
         Check("order_exists", "referential", WARN, column="order_id", reference=ORDERS),
         *calendar_checks(cfg.dq.volume_tolerance),
     ]

@@ -1,30 +1,24 @@
-"""The command line every check script shares, and the gate the orchestrator calls."""
+"""The gate (run checks, record them, stop on an `error` failure) and the command line every
+check script shares."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
-
-from pyspark.sql import SparkSession
+from concurrent.futures import ThreadPoolExecutor
 
 from data_quality.engine import Check, CheckResult
 from data_quality.runner import check_table, record_results
-from lakehouse.cli import DataQualityError, base_parser, load_from_args, run_main
+from lakehouse.cli import base_parser, context_from_args, run_main
 from lakehouse.config import Config
-from lakehouse.paths import DataPaths
+from lakehouse.errors import DataQualityError
 from lakehouse.silver import publish_silver
-from lakehouse.spark import get_spark
+from lakehouse.steps import JobContext
+from lakehouse.tables import TableStore
 
 log = logging.getLogger(__name__)
 
 ChecksFn = Callable[[Config], list[Check]]
-
-
-def new_run_id() -> str:
-    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%d_%H%M%S}_{uuid.uuid4().hex[:6]}"
 
 
 def gate(results: Sequence[CheckResult]) -> None:
@@ -36,22 +30,25 @@ def gate(results: Sequence[CheckResult]) -> None:
         raise DataQualityError(f"{len(blocking)} error check(s) failed, nothing published: {detail}")
 
 
-def run_checks(spark: SparkSession, cfg: Config, paths: DataPaths, run_id: str,
-               suite: dict[str, ChecksFn], target: str = "staged") -> tuple[list[CheckResult], int]:
+def run_checks(ctx: JobContext, suite: dict[str, ChecksFn],
+               target: str = "staged") -> tuple[list[CheckResult], int, str]:
     """Check every table of `suite`, record the results, then apply the gate. Returns the
-    results and the number of Silver rows checked."""
+    results, the number of Silver rows checked and the report's path."""
     # Tables are checked side by side: their small Spark jobs overlap on the shared session.
     with ThreadPoolExecutor(max_workers=len(suite), thread_name_prefix="dq") as pool:
-        futures = [pool.submit(check_table, spark, cfg, paths, table, checks(cfg), target)
+        futures = [pool.submit(check_table, ctx, table, checks(ctx.cfg), target)
                    for table, checks in suite.items()]
         checked = [f.result() for f in futures]
     results = [r for table_results, _ in checked for r in table_results]
-    record_results(spark, paths, run_id, results)
-    gate(results)
-    return results, sum(rows for _, rows in checked)
+    report = record_results(ctx, results)
+    try:
+        gate(results)
+    except DataQualityError as exc:
+        raise DataQualityError(f"{exc} (report: {report})") from None
+    return results, sum(rows for _, rows in checked), report
 
 
-def summarize(results: Sequence[CheckResult]) -> dict:
+def summarize(results: Sequence[CheckResult], report: str) -> dict:
     """The DQ summary for logs and the run manifest."""
     return {
         "checks": len(results),
@@ -59,6 +56,7 @@ def summarize(results: Sequence[CheckResult]) -> dict:
         "failed_error": sum(r.blocking for r in results),
         "failed_warn": sum(not r.passed and not r.blocking for r in results),
         "failures": [f"{r.table}.{r.check} ({r.severity}): {r.observed}" for r in results if not r.passed],
+        "report": report,
     }
 
 
@@ -68,16 +66,13 @@ def check_main(table: str, checks: ChecksFn, argv: Sequence[str] | None = None) 
                         help="which Silver version to check (default: the staged one)")
     parser.add_argument("--publish", action="store_true",
                         help="publish the staged version when every error check passes")
-    parser.add_argument("--run-id", default=None, help="run id for the results history")
 
     def body(args) -> int:
-        cfg, paths = load_from_args(args)
-        spark = get_spark(cfg.spark)
-        results, rows = run_checks(spark, cfg, paths, args.run_id or new_run_id(), {table: checks},
-                                   args.target)
-        print(json.dumps({"rows_read": rows, "details": {"dq": summarize(results)}}))
+        ctx = context_from_args(args)
+        results, rows, report = run_checks(ctx, {table: checks}, args.target)
+        print(json.dumps({"rows_read": rows, "details": {"dq": summarize(results, report)}}))
         if args.publish and args.target == "staged":
-            publish_silver(spark, paths, table)
+            publish_silver(TableStore(ctx.spark, ctx.paths), table)
         return 0
 
     return run_main(body, parser, argv)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.contract import RATE_EXEMPT_REASONS
-from lakehouse.validation import sql_list
+from lakehouse.config import Config
+from lakehouse.contract import RATE_EXEMPT_REASONS, TableSpec, sql_list
 
 ERROR, WARN = "error", "warn"
 
@@ -45,18 +45,25 @@ class Check:
             raise ValueError(f"check {self.name}: severity must be 'error' or 'warn'")
 
 
-def load_checks(max_reject_rate: float) -> list[Check]:
-    """The checks every Silver table opens with: nothing lost, not too much rejected."""
-    return [Check("row_conservation", "conservation", ERROR),
-            Check("reject_rate", "reject_rate", ERROR, threshold=max_reject_rate)]
+def contract_checks(spec: TableSpec, cfg: Config) -> list[Check]:
+    """The checks a table's spec implies: nothing lost and not too much rejected; its never-NULL
+    columns; every reject rule that names a check, asserted again on Silver; its invariants."""
+    rule_checks = {r.check: r.sql(cfg.enums) for r in spec.rules if r.check}
+    return [
+        Check("row_conservation", "conservation", ERROR),
+        Check("reject_rate", "reject_rate", ERROR, threshold=cfg.dq.max_reject_rate),
+        *[Check(f"{c}_not_null", "not_null", ERROR, column=c) for c in spec.not_null_columns],
+        *[Check(name, "predicate", ERROR, expression=sql) for name, sql in rule_checks.items()],
+        *[Check(name, "predicate", ERROR, expression=sql) for name, sql in spec.invariants],
+    ]
 
 
-def not_null_checks(columns: Sequence[str]) -> list[Check]:
-    return [Check(f"{c}_not_null", "not_null", ERROR, column=c) for c in columns]
+def unique_key_check(spec: TableSpec) -> Check:
+    return Check(f"{spec.key}_unique", "unique", ERROR, column=spec.key)
 
 
 def calendar_checks(volume_tolerance: float) -> list[Check]:
-    """The checks every Silver table closes with: each day of the run present and plausible."""
+    """Each date of the Bronze partitions processed has rows, and a plausible number of them."""
     return [Check("dates_complete", "date_completeness", WARN),
             Check("daily_volume", "daily_volume", WARN, threshold=volume_tolerance)]
 

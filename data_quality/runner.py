@@ -6,12 +6,11 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 
-from pyspark.sql import SparkSession
-
 from data_quality.engine import Check, CheckResult, TableData, evaluate
-from lakehouse.config import Config
-from lakehouse.contract import CONTRACTS, ORDERS
-from lakehouse.paths import DataPaths, join
+from lakehouse.contract import ORDERS, TABLES
+from lakehouse.paths import join
+from lakehouse.silver import ingest_dates
+from lakehouse.steps import JobContext
 from lakehouse.tables import TableStore
 
 log = logging.getLogger(__name__)
@@ -20,15 +19,11 @@ RESULTS_SCHEMA = ("run_id string, checked_at timestamp, table string, check stri
                   "severity string, passed boolean, observed string, expected string")
 
 
-def run_dates(cfg: Config) -> list[dt.date]:
-    g = cfg.generator
-    return [g.start_date + dt.timedelta(days=i) for i in range(g.days)]
-
-
-def table_data(spark: SparkSession, cfg: Config, paths: DataPaths, table: str,
-               target: str = "staged") -> TableData:
-    """Gather what the checks of `table` look at: Silver rows, quarantine counts, Bronze lines,
-    and the orders table for referential checks (staged if this run staged it, else published)."""
+def table_data(ctx: JobContext, table: str, target: str = "staged") -> TableData:
+    """Gather what the checks of `table` look at: Silver rows, quarantine counts, Bronze lines
+    and the dates of the Bronze partitions processed, and the orders table for referential
+    checks (staged if this run staged it, else published)."""
+    spark, paths = ctx.spark, ctx.paths
     store = TableStore(spark, paths)
     read = store.read_staged if target == "staged" else store.read_published
     silver = read(paths.silver(table))
@@ -41,16 +36,17 @@ def table_data(spark: SparkSession, cfg: Config, paths: DataPaths, table: str,
         orders = store.read_published(orders_path)
     else:
         orders = None
+    bronze = paths.bronze(table)
     return TableData(
-        table=table, rows=silver, date_column=CONTRACTS[table].date_column,
-        bronze_lines=spark.read.text(paths.bronze(table)).count(),
-        quarantine_counts=counts, expected_dates=run_dates(cfg), references={ORDERS: orders})
+        table=table, rows=silver, date_column=TABLES[table].date_column,
+        bronze_lines=spark.read.text(bronze).count(), quarantine_counts=counts,
+        expected_dates=ingest_dates(store.fs, bronze), references={ORDERS: orders})
 
 
-def check_table(spark: SparkSession, cfg: Config, paths: DataPaths, table: str,
-                checks: Sequence[Check], target: str = "staged") -> tuple[list[CheckResult], int]:
+def check_table(ctx: JobContext, table: str, checks: Sequence[Check],
+                target: str = "staged") -> tuple[list[CheckResult], int]:
     """The table's check results and how many Silver rows they looked at."""
-    data = table_data(spark, cfg, paths, table, target)
+    data = table_data(ctx, table, target)
     results = evaluate(data, checks)
     for r in results:
         level = logging.INFO if r.passed else (logging.ERROR if r.blocking else logging.WARNING)
@@ -59,15 +55,17 @@ def check_table(spark: SparkSession, cfg: Config, paths: DataPaths, table: str,
     return results, data.rows_checked
 
 
-def record_results(spark: SparkSession, paths: DataPaths, run_id: str,
-                   results: Sequence[CheckResult]) -> None:
-    """Append this run's results to the history (never overwritten) and write its report."""
+def record_results(ctx: JobContext, results: Sequence[CheckResult]) -> str:
+    """Append this run's results to the history (never overwritten) and write its report;
+    returns the report's path."""
     checked_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    spark, paths, run_id = ctx.spark, ctx.paths, ctx.run_id
     rows = [(run_id, checked_at, r.table, r.check, r.kind, r.severity, r.passed, r.observed,
              r.expected) for r in results]
     spark.createDataFrame(rows, RESULTS_SCHEMA).coalesce(1).write.mode("append").parquet(paths.dq_results)
-    TableStore(spark, paths).fs.write_text(join(paths.dq_reports, f"{run_id}.md"),
-                                           render_report(run_id, checked_at, results))
+    report = join(paths.dq_reports, f"{run_id}.md")
+    TableStore(spark, paths).fs.write_text(report, render_report(run_id, checked_at, results))
+    return report
 
 
 def render_report(run_id: str, checked_at: dt.datetime, results: Sequence[CheckResult]) -> str:

@@ -20,8 +20,9 @@ from ingestion import defects as D
 from ingestion.timestamps import TimestampRenderer
 from ingestion.world import (DAY, Catalog, Event, OrderVersion, Payment, build_catalog, day_number,
                              simulate)
-from lakehouse.config import DEFECT_TYPES, Config
-from lakehouse.contract import BRONZE_TABLES, CONTRACTS, ORDERS, PAYMENTS, USER_EVENTS
+from lakehouse.config import Config
+from lakehouse.contract import BRONZE_TABLES, DEFECT_TYPES, ORDERS, PAYMENTS, TABLES, USER_EVENTS
+from lakehouse.localfs import replace_dir, write_text_atomic
 from lakehouse.paths import DataPaths, local_path
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,7 @@ class PartitionedSink:
         for handle in self._files.values():
             handle.close()
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        trash = self.table_dir.parent / f".{self.table_dir.name}.old-{os.getpid()}"
-        if self.table_dir.exists():
-            os.rename(self.table_dir, trash)
-        os.rename(self.tmp_dir, self.table_dir)
-        shutil.rmtree(trash, ignore_errors=True)
+        replace_dir(self.tmp_dir, self.table_dir)
 
     def abort(self) -> None:
         for handle in self._files.values():
@@ -156,7 +153,7 @@ class TableWriter:
 
     def common_defect(self, defect: str, pairs: D.Pairs, ts_fields: tuple[str, ...]) -> D.Pairs:
         if defect == "missing_required_field":
-            return D.missing_field(self.rng, pairs, CONTRACTS[self.table].required)
+            return D.missing_field(self.rng, pairs, TABLES[self.table].required)
         if defect == "invalid_timestamp":
             return D.invalid_timestamp(self.rng, pairs, ts_fields)
         if defect == "invalid_currency":
@@ -372,8 +369,5 @@ def _update_manifest(cfg: Config, paths: DataPaths, entries: dict[str, dict]) ->
         manifest.setdefault("tables", {})[table] = {
             "seed": g.seed, "start_date": g.start_date.isoformat(), "days": g.days, **entry}
     manifest["tables"] = dict(sorted(manifest["tables"].items()))
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

@@ -1,36 +1,32 @@
-"""The command line every generator script shares, and the generate step's result."""
+"""The generate step (`run(ctx)`) and the command line every generator script shares."""
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from ingestion.bronze import generate
-from lakehouse.cli import base_parser, load_from_args, run_main
-from lakehouse.config import Config
+from lakehouse.cli import job_main
 from lakehouse.contract import BRONZE_TABLES
-from lakehouse.jobs import StepResult
-from lakehouse.paths import DataPaths
+from lakehouse.steps import JobContext, StepResult
 
 
-def generate_step(cfg: Config, paths: DataPaths, tables: tuple[str, ...] = BRONZE_TABLES) -> StepResult:
+def generate_tables(ctx: JobContext, tables: tuple[str, ...] = BRONZE_TABLES) -> StepResult:
     """Generate `tables` and describe what was written (lines and expected rejects per table)."""
-    manifest = generate(cfg, paths, tables)
+    manifest = generate(ctx.cfg, ctx.paths, tables)
     entries = {t: manifest["tables"][t] for t in tables}
     return StepResult(rows_written=sum(e["lines"] for e in entries.values()),
-                      outputs=[paths.bronze(t) for t in tables] + [paths.bronze_manifest],
+                      outputs=[ctx.paths.bronze(t) for t in tables] + [ctx.paths.bronze_manifest],
                       details={t: {"lines": e["lines"], "expected_rejects": e["expected_rejects"]}
                                for t, e in entries.items()})
 
 
+def run(ctx: JobContext) -> StepResult:
+    """The pipeline's generate step: all Bronze tables from one simulation."""
+    return generate_tables(ctx)
+
+
 def generator_main(tables: tuple[str, ...], argv: Sequence[str] | None = None) -> int:
-    parser = base_parser(f"Write Bronze {', '.join(tables)} (deterministic synthetic data).")
-
-    def body(args) -> int:
-        cfg, paths = load_from_args(args)
-        print(json.dumps(generate_step(cfg, paths, tables).as_dict()))
-        return 0
-
-    return run_main(body, parser, argv)
+    return job_main(lambda ctx: generate_tables(ctx, tables),
+                    f"Write Bronze {', '.join(tables)} (deterministic synthetic data).", argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

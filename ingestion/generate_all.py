@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from ingestion.cli import main
+from ingestion.cli import main, run
+
+__all__ = ["main", "run"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,28 +1,28 @@
-"""The flags every entry point shares, and one way to turn a ConfigError into exit code 2."""
+"""The command line every entry point shares (`--config`, `--profile`, `--data-root`,
+`--run-id`), and the one place a PipelineError becomes a one-line message and its exit code.
+
+Nothing here imports pyspark: the generators use it too.
+"""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import logging
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 
-from lakehouse.config import Config, ConfigError, load_config
+from lakehouse.config import Config, load_config
+from lakehouse.errors import EXIT_OK, PipelineError
 from lakehouse.paths import DataPaths
+from lakehouse.steps import JobContext, StepResult
 
-EXIT_OK = 0
-EXIT_STEP_FAILED = 1
-EXIT_CONFIG_ERROR = 2
-EXIT_DQ_FAILED = 3
-EXIT_ALREADY_RUNNING = 4
-EXIT_BAD_INPUT = 5      # a single job's missing/unusable input (the orchestrator reports it as 1)
+Job = Callable[[JobContext], StepResult]
 
 
-class BadInputError(Exception):
-    """Input a person must fix (a missing Bronze table, for example). Never retried."""
-
-
-class DataQualityError(Exception):
-    """An `error` data-quality check failed: nothing is published. Never retried."""
+def new_run_id() -> str:
+    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%d_%H%M%S}_{uuid.uuid4().hex[:6]}"
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
@@ -30,12 +30,25 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--config", default=None, help="path to config.yaml (default: the repo's)")
     parser.add_argument("--profile", default="default", help="config profile: tiny, small, default, large")
     parser.add_argument("--data-root", default="data", help="root directory or URI of all data (default: data)")
+    parser.add_argument("--run-id", default=None, help="the pipeline run this step belongs to "
+                                                       "(default: a new id)")
     return parser
 
 
 def load_from_args(args: argparse.Namespace) -> tuple[Config, DataPaths]:
     cfg = load_config(args.config, args.profile)
     return cfg, DataPaths.create(args.data_root, cfg.paths)
+
+
+def context_from_args(args: argparse.Namespace) -> JobContext:
+    """A step's context for a standalone run; the SparkSession starts when a step first asks."""
+    cfg, paths = load_from_args(args)
+
+    def session():
+        from lakehouse.spark import get_spark     # deferred: the generators never import pyspark
+        return get_spark(cfg.spark)
+
+    return JobContext(cfg, paths, args.run_id or new_run_id(), session)
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -52,12 +65,18 @@ def run_main(body: Callable[[argparse.Namespace], int | None], parser: argparse.
     args = parser.parse_args(argv)
     try:
         return body(args) or EXIT_OK
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
-    except BadInputError as exc:
-        print(f"input error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except DataQualityError as exc:
-        print(f"data quality gate failed: {exc}", file=sys.stderr)
-        return EXIT_DQ_FAILED
+    except PipelineError as exc:
+        print(f"{exc.label}: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def job_main(run: Job, description: str, argv: Sequence[str] | None = None,
+             parser: argparse.ArgumentParser | None = None) -> int:
+    """`spark-submit <step>.py [--config] [--profile] [--data-root] [--run-id]` for any step:
+    run it and print its result as one JSON line on stdout (what --submit mode reads back)."""
+    def body(args) -> int:
+        result = run(context_from_args(args))
+        print(json.dumps(result.as_dict(), default=str))
+        return EXIT_OK
+
+    return run_main(body, parser or base_parser(description), argv)

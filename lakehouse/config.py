@@ -17,19 +17,34 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import re
+
 import yaml
 
+from lakehouse.contract import DEFECT_TYPES
+from lakehouse.errors import ConfigError
+
+__all__ = ["Config", "ConfigError", "Enums", "Paths", "SparkConfig", "load_config"]
+
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
-
-
-class ConfigError(Exception):
-    """A configuration problem a person must fix; entry points exit with code 2."""
-
 
 # Field metadata markers for range checks.
 RATE = {"check": "rate"}          # float in [0, 1]
 NONNEG = {"check": "nonneg"}      # number >= 0
 POSITIVE = {"check": "positive"}  # number >= 1 (ints) / > 0 (floats)
+MEMORY = {"check": "memory"}      # a JVM memory size: 512m, 2g
+MASTER = {"check": "master"}      # a Spark master URL
+
+_MEMORY_SIZE = re.compile(r"^[1-9][0-9]*[kmgt]?$", re.IGNORECASE)
+_MASTER_URL = re.compile(r"^(local(\[([1-9][0-9]*|\*)(,[1-9][0-9]*)?\])?|yarn|"
+                         r"(spark|k8s|mesos)://\S+)$")
+
+# Environment variables that override a setting: name -> (section, key). Validated like the file.
+ENV_OVERRIDES = {
+    "PIPELINE_MAX_RETRIES": ("orchestrator", "max_retries"),
+    "PIPELINE_BACKOFF_SECONDS": ("orchestrator", "backoff_base_seconds"),
+    "PIPELINE_MAX_PARALLEL_STEPS": ("orchestrator", "max_parallel_steps"),
+}
 
 
 @dataclass(frozen=True)
@@ -96,10 +111,10 @@ class Paths:
 
 @dataclass(frozen=True)
 class SparkConfig:
-    master: str
+    master: str = field(metadata=MASTER)
     app_name: str
     shuffle_partitions: int = field(metadata=POSITIVE)
-    driver_memory: str
+    driver_memory: str = field(metadata=MEMORY)
     conf: dict[str, str]
 
 
@@ -157,19 +172,6 @@ class Config:
         """SHA-256 of the resolved settings: two runs with the same digest used the same config."""
         canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-# Allowed defect types per table, in the order the SPEC lists the rules.
-DEFECT_TYPES: dict[str, tuple[str, ...]] = {
-    "user_events": ("malformed_json", "missing_required_field", "invalid_timestamp",
-                    "invalid_event_type", "invalid_dimension", "invalid_order_id", "duplicate"),
-    "orders": ("malformed_json", "missing_required_field", "invalid_timestamp", "invalid_status",
-               "invalid_currency", "invalid_order_id", "invalid_quantity", "invalid_price",
-               "amount_mismatch", "duplicate"),
-    "payments": ("malformed_json", "missing_required_field", "invalid_timestamp",
-                 "invalid_status", "invalid_method", "invalid_currency", "invalid_order_id",
-                 "invalid_amount_sign", "duplicate"),
-}
 
 
 def _describe(value: Any) -> str:
@@ -233,6 +235,11 @@ def _check_range(value: Any, meta: dict[str, str], key: str) -> None:
         raise ConfigError(f"{key}: expected a value >= 0, got {value!r}")
     if check == "positive" and (value < 1 if isinstance(value, int) else value <= 0):
         raise ConfigError(f"{key}: expected a positive value, got {value!r}")
+    if check == "memory" and not _MEMORY_SIZE.match(value):
+        raise ConfigError(f"{key}: expected a memory size such as 512m or 2g, got {value!r}")
+    if check == "master" and not _MASTER_URL.match(value):
+        raise ConfigError(f"{key}: expected a Spark master URL (local[N], spark://HOST:PORT, "
+                          f"yarn, k8s://URL), got {value!r}")
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
@@ -319,11 +326,34 @@ def load_config(path: str | Path | None = None, profile: str = "default") -> Con
     profiles = raw.pop("profiles", {}) or {}
     if not isinstance(profiles, dict):
         raise ConfigError("profiles: expected a mapping of profile name -> overrides")
+    if profile != "default" and profile not in profiles:
+        known = ", ".join(sorted(set(profiles) | {"default"}))
+        raise ConfigError(f"--profile {profile}: unknown profile (expected one of: {known})")
+    base = raw
     if profile != "default" or profile in profiles:
-        if profile not in profiles:
-            known = ", ".join(sorted(set(profiles) | {"default"}))
-            raise ConfigError(f"--profile {profile}: unknown profile (expected one of: {known})")
         raw = _deep_merge(raw, profiles[profile] or {}, f"profiles.{profile}")
-    cfg = _build(Config, raw, "")
+    _validate_semantics(_build(Config, base, ""))   # the base section must hold on its own too
+    cfg = _build(Config, _env_overrides(raw, os.environ), "")
     _validate_semantics(cfg)
     return dataclasses.replace(cfg, profile=profile, source=str(path))
+
+
+def _env_overrides(raw: dict, environ) -> dict:
+    """`raw` with the ENV_OVERRIDES that are set applied; each value parsed as YAML, so it is
+    checked exactly like the same value in the file (an error names the variable)."""
+    merged = dict(raw)
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if var not in environ:
+            continue
+        try:
+            value = yaml.safe_load(environ[var])
+        except yaml.YAMLError:
+            value = environ[var]
+        merged[section] = {**merged.get(section, {}), key: value}
+        try:
+            _build(Config, merged, "")
+        except ConfigError as exc:
+            if str(exc).startswith(f"{section}.{key}:"):
+                raise ConfigError(f"env {var}={environ[var]!r}: {str(exc).split(': ', 1)[1]}") from None
+            raise
+    return merged

@@ -1,14 +1,12 @@
-"""What the Gold jobs share: ANSI-safe rates, conforming to the contract's schema, the write."""
+"""What the Gold jobs share: ANSI-safe rates and conditional aggregates, reading Silver, the write."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.contract import schema_columns
-from lakehouse.jobs import StepResult
-from lakehouse.paths import DataPaths
+from lakehouse.steps import JobContext, StepResult
 from lakehouse.tables import TableStore
 
 
@@ -34,25 +32,19 @@ def sum_if(value: str, condition: Column) -> Column:
     return F.coalesce(F.sum(F.when(condition, F.col(value))), F.lit(0))
 
 
-def conform(df: DataFrame, ddl: str) -> DataFrame:
-    """Select exactly the contract's columns, in its order, with its types."""
-    return df.select(*[F.col(name).cast(dtype).alias(name) for name, dtype in schema_columns(ddl)])
+def read_silver(ctx: JobContext, table: str) -> DataFrame:
+    return TableStore(ctx.spark, ctx.paths).read_published(ctx.paths.silver(table))
 
 
-def read_silver(spark: SparkSession, paths: DataPaths, table: str) -> DataFrame:
-    return TableStore(spark, paths).read_published(paths.silver(table))
+def read_gold(ctx: JobContext, table: str) -> DataFrame:
+    return TableStore(ctx.spark, ctx.paths).read_published(ctx.paths.gold(table))
 
 
-def read_gold(spark: SparkSession, paths: DataPaths, table: str) -> DataFrame:
-    return TableStore(spark, paths).read_published(paths.gold(table))
-
-
-def write_gold(spark: SparkSession, paths: DataPaths, df: DataFrame, table: str,
-               rows_read: int, partition_by: Sequence[str] = ()) -> StepResult:
+def write_gold(ctx: JobContext, df: DataFrame, table: str, rows_read: int,
+               partition_by: Sequence[str] = ()) -> StepResult:
     """Write a Gold table atomically: one file for a daily table, one per date when partitioned."""
     out = df.repartition(*partition_by) if partition_by else df.coalesce(1)
-    target = paths.gold(table)
-    store = TableStore(spark, paths)
-    store.write_atomic(out, target, partition_by)
-    return StepResult(rows_read=rows_read, rows_written=spark.read.parquet(target).count(),
+    target = ctx.paths.gold(table)
+    TableStore(ctx.spark, ctx.paths).write_atomic(out, target, partition_by)
+    return StepResult(rows_read=rows_read, rows_written=ctx.spark.read.parquet(target).count(),
                       outputs=[target])

@@ -136,8 +136,3 @@ def carried_columns(required: tuple[str, ...]) -> list[Column]:
     """What every typed Silver select keeps for the rules and the quarantine."""
     return [F.col(c) for c in ("raw_record", "source_file", "ingest_date", "is_object")] + [
         F.col(f"r_{f}") for f in required]
-
-
-def required_present(fields: tuple[str, ...]) -> str:
-    """Rule 2's predicate: every required raw field present."""
-    return " AND ".join(f"r_{f} IS NOT NULL" for f in fields)

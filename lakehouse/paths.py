@@ -67,6 +67,11 @@ class DataPaths:
         return join(self.root, self.layout.trash, self._relative(published))
 
     @property
+    def work_dirs(self) -> tuple[str, str]:
+        """Where staged and trashed versions live between a write and its publish."""
+        return join(self.root, self.layout.staging), join(self.root, self.layout.trash)
+
+    @property
     def dq_results(self) -> str:
         return join(self.root, self.layout.dq, "results")
 

@@ -1,34 +1,56 @@
-"""The Bronze -> Silver flow every table shares: read lines, classify, stage Silver and quarantine.
+"""The I/O of the Bronze -> Silver jobs: read a Bronze table's lines, conform the classified rows
+to the contract, stage Silver and quarantine, and publish them after the data-quality gate.
 
-The table-specific part is the pure `transform(raw, ...)` of each job; this module does the I/O.
-Publishing is separate (`publish_silver`), called only after the data-quality gate passes.
+The table-specific part is each job's pure `transform(raw, ...)`.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 import time
-from collections.abc import Callable
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.cli import BadInputError
-from lakehouse.config import Config
-from lakehouse.contract import CONTRACTS, QUARANTINE_SCHEMA, column_names
-from lakehouse.jobs import StepResult
+from lakehouse.contract import QUARANTINE_SCHEMA, TABLES, column_names
+from lakehouse.errors import BadInputError
 from lakehouse.parsing import read_lines
-from lakehouse.paths import DataPaths
+from lakehouse.steps import JobContext, StepResult
+from lakehouse.storage import Storage
 from lakehouse.tables import TableStore
 
 log = logging.getLogger(__name__)
 
-Transform = Callable[[DataFrame, Config], DataFrame]
+_INGEST_PARTITION = re.compile(r"^ingest_date=(\d{4}-\d{2}-\d{2})$")
+
+
+def extract_bronze(ctx: JobContext, table: str) -> DataFrame:
+    """Every line of Bronze `table` as (raw_record, source_file, ingest_date)."""
+    bronze = ctx.paths.bronze(table)
+    if not Storage(ctx.spark).exists(bronze):
+        raise BadInputError(f"Bronze table {table} not found at {bronze}; "
+                            "generate it first (python ingestion/generate_all.py)")
+    return read_lines(ctx.spark, bronze)
+
+
+def ingest_dates(fs: Storage, bronze: str) -> list[dt.date]:
+    """The dates of a Bronze table's `ingest_date=YYYY-MM-DD` partitions, in order."""
+    dates = []
+    for name in fs.list_names(bronze):
+        match = _INGEST_PARTITION.match(name)
+        if match:
+            try:
+                dates.append(dt.date.fromisoformat(match.group(1)))
+            except ValueError:
+                continue
+    return sorted(dates)
 
 
 def silver_rows(classified: DataFrame, table: str) -> DataFrame:
     """The valid rows, in the Silver schema's column order."""
-    columns = column_names(CONTRACTS[table].silver_schema)
+    columns = column_names(TABLES[table].silver_schema)
     return classified.filter(F.col("reject_reason").isNull()).select(*columns)
 
 
@@ -37,24 +59,19 @@ def quarantine_rows(classified: DataFrame) -> DataFrame:
     return classified.filter(F.col("reject_reason").isNotNull()).select(*columns)
 
 
-def stage_silver(spark: SparkSession, cfg: Config, paths: DataPaths, table: str,
-                 transform: Transform) -> StepResult:
-    """Classify Bronze `table` and write the staged Silver and quarantine versions."""
-    store = TableStore(spark, paths)
-    bronze = paths.bronze(table)
-    if not store.fs.exists(bronze):
-        raise BadInputError(f"Bronze table {table} not found at {bronze}; "
-                            "generate it first (python ingestion/generate_all.py)")
-    classified = transform(read_lines(spark, bronze), cfg).persist(StorageLevel.MEMORY_AND_DISK)
+def stage_silver(ctx: JobContext, table: str, classified: DataFrame) -> StepResult:
+    """Write the staged Silver and quarantine versions of `table` from its classified rows."""
+    store = TableStore(ctx.spark, ctx.paths)
+    classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     started = time.perf_counter()
     try:
         counts = {r["reject_reason"]: r["count"]
                   for r in classified.groupBy("reject_reason").count().collect()}
         classified_at = time.perf_counter()
-        date_column = CONTRACTS[table].date_column
+        date_column = TABLES[table].date_column
         silver = silver_rows(classified, table)
-        store.write_staged(silver.repartition(date_column), paths.silver(table), (date_column,))
-        store.write_staged(quarantine_rows(classified).coalesce(1), paths.quarantine(table))
+        store.write_staged(silver.repartition(date_column), ctx.paths.silver(table), (date_column,))
+        store.write_staged(quarantine_rows(classified).coalesce(1), ctx.paths.quarantine(table))
         log.info("silver %s: classified in %.2fs, written in %.2fs", table,
                  classified_at - started, time.perf_counter() - classified_at)
     finally:
@@ -63,17 +80,22 @@ def stage_silver(spark: SparkSession, cfg: Config, paths: DataPaths, table: str,
     result = StepResult(
         rows_read=written + sum(counts.values()), rows_written=written,
         rows_quarantined=sum(counts.values()),
-        outputs=[paths.staged(paths.silver(table)), paths.staged(paths.quarantine(table))],
+        outputs=[ctx.paths.staged(ctx.paths.silver(table)),
+                 ctx.paths.staged(ctx.paths.quarantine(table))],
         details={"rejects": dict(sorted(counts.items()))})
     log.info("silver %s staged: %d read, %d valid, %d quarantined %s", table, result.rows_read,
              written, result.rows_quarantined, result.details["rejects"])
     return result
 
 
-def publish_silver(spark: SparkSession, paths: DataPaths, table: str) -> None:
+def staged_tables(store: TableStore) -> list[str]:
+    """The Silver tables with a staged version waiting for the gate."""
+    return [t for t in TABLES if store.has_staged(store.paths.silver(t))]
+
+
+def publish_silver(store: TableStore, table: str) -> None:
     """Publish the staged Silver table and its quarantine (call only after the DQ gate passed)."""
-    store = TableStore(spark, paths)
-    for published in (paths.quarantine(table), paths.silver(table)):
+    for published in (store.paths.quarantine(table), store.paths.silver(table)):
         if store.has_staged(published):
             store.publish(published)
         elif store.fs.has_data(published):

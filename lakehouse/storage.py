@@ -18,6 +18,9 @@ import uuid
 
 from pyspark.sql import SparkSession
 
+from lakehouse.localfs import write_text_atomic
+from lakehouse.paths import is_local, local_path
+
 log = logging.getLogger(__name__)
 
 
@@ -59,7 +62,11 @@ class Storage:
         return self.exists(f"{uri.rstrip('/')}/_SUCCESS")
 
     def write_text(self, uri: str, text: str) -> None:
-        """Write a small text file atomically (temp name in the same directory, then rename)."""
+        """Write a small text file atomically (temp name in the same directory, then rename).
+        Local files are written by Python: Hadoop's local filesystem would add `.crc` files."""
+        if is_local(uri):
+            write_text_atomic(local_path(uri), text)
+            return
         tmp = f"{uri}.tmp-{uuid.uuid4().hex[:8]}"
         out = self._fs(tmp).create(self._path(tmp), True)
         try:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 
-from lakehouse.cli import BadInputError
+from lakehouse.errors import BadInputError
 from lakehouse.paths import DataPaths
 from lakehouse.storage import Storage
 

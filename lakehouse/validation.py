@@ -1,8 +1,10 @@
 """The validation-rule engine: named SQL predicates kept as data, evaluated in one pass.
 
 A rule is (reject_reason, predicate) where the predicate is TRUE for a row that passes. A row's
-`reject_reason` is the first rule it fails, in list order (a NULL predicate fails). Rule 7,
-`duplicate`, is applied after, among the rows that passed everything else.
+`reject_reason` is the first rule it fails, in list order (a NULL predicate fails). The engine
+opens every table's list with rules 1 and 2 (`malformed_json`, `missing_required_field`), takes
+rules 3-6 from the table's spec, and applies rule 7, `duplicate`, after, among the rows that
+passed everything else.
 """
 from __future__ import annotations
 
@@ -11,17 +13,25 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-Rule = tuple[str, str]
+from lakehouse.config import Enums
+from lakehouse.contract import DUPLICATE, MALFORMED_JSON, MISSING_REQUIRED_FIELD, TableSpec
 
-DUPLICATE = "duplicate"
-
-
-def sql_list(values: Sequence[str]) -> str:
-    """`('a', 'b')` for an IN predicate (values come from config, quotes escaped)."""
-    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+RuleSql = tuple[str, str]
 
 
-def first_failure(rules: Sequence[Rule]) -> Column:
+def required_present(fields: Sequence[str]) -> str:
+    """Rule 2's predicate: every required raw field present (`r_<field>`, blank already NULL)."""
+    return " AND ".join(f"r_{f} IS NOT NULL" for f in fields)
+
+
+def rules_for(spec: TableSpec, enums: Enums) -> list[RuleSql]:
+    """The table's rules 1-6 in order, enum placeholders filled from config."""
+    return [(MALFORMED_JSON, "is_object"),
+            (MISSING_REQUIRED_FIELD, required_present(spec.required)),
+            *[(rule.reason, rule.sql(enums)) for rule in spec.rules]]
+
+
+def first_failure(rules: Sequence[RuleSql]) -> Column:
     """CASE WHEN NOT rule1 THEN reason1 WHEN NOT rule2 ... END, NULL when all pass."""
     reason = None
     for name, predicate in rules:       # one flat CASE with a branch per rule
@@ -30,16 +40,17 @@ def first_failure(rules: Sequence[Rule]) -> Column:
     return reason if reason is not None else F.lit(None).cast("string")
 
 
-def classify(df: DataFrame, rules: Sequence[Rule], key: str, newest_first: Sequence[Column]) -> DataFrame:
+def classify(typed: DataFrame, spec: TableSpec, enums: Enums) -> DataFrame:
     """Add `reject_reason`: the first failing rule, else `duplicate` for all but one row per key.
 
-    The survivor per key is the first by `newest_first` (e.g. latest `updated_at`), ties broken
-    by the greatest raw line in UTF-8 byte order (Spark compares strings by their bytes).
+    The survivor per key is the greatest by the spec's `survivor_order` (e.g. latest
+    `updated_at`), ties broken by the greatest raw line in UTF-8 byte order (Spark compares
+    strings by their bytes).
     """
-    checked = df.withColumn("reject_reason", first_failure(rules))
+    checked = typed.withColumn("reject_reason", first_failure(rules_for(spec, enums)))
     is_valid = F.col("reject_reason").isNull()
-    survivor_order = Window.partitionBy(F.when(is_valid, F.col(key))).orderBy(
-        *newest_first, F.col("raw_record").desc())
+    survivor_order = Window.partitionBy(F.when(is_valid, F.col(spec.key))).orderBy(
+        *[F.col(c).desc() for c in spec.survivor_order], F.col("raw_record").desc())
     rank = F.when(is_valid, F.row_number().over(survivor_order))
     return checked.withColumn(
         "reject_reason",

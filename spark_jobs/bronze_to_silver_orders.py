@@ -7,43 +7,30 @@ from __future__ import annotations
 import sys
 from decimal import Decimal
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.config import Config, Enums
-from lakehouse.contract import CONTRACTS, ORDERS, classified_columns
-from lakehouse.jobs import StepResult, job_main
+from lakehouse.cli import job_main
+from lakehouse.config import Enums
+from lakehouse.conform import conform
+from lakehouse.contract import classified_schema, ORDERS, TABLES
 from lakehouse.parsing import (carried_columns, normalize_currency, normalize_enum, parse_fields,
-                               parse_money, parse_timestamp, required_present, to_usd)
-from lakehouse.paths import DataPaths
-from lakehouse.silver import stage_silver
-from lakehouse.validation import Rule, classify, sql_list
+                               parse_money, parse_timestamp, to_usd)
+from lakehouse.silver import extract_bronze, stage_silver
+from lakehouse.steps import JobContext, StepResult
+from lakehouse.validation import classify
 
-CONTRACT = CONTRACTS[ORDERS]
-
-
-def rules(enums: Enums) -> list[Rule]:
-    return [
-        ("malformed_json", "is_object"),
-        ("missing_required_field", required_present(CONTRACT.required)),
-        ("invalid_timestamp", "order_ts IS NOT NULL AND updated_at IS NOT NULL"),
-        ("invalid_status", f"status IN {sql_list(enums.order_status)}"),
-        ("invalid_currency", f"currency IN {sql_list(enums.currency)}"),
-        ("invalid_order_id", "order_id IS NOT NULL"),
-        ("invalid_quantity", "quantity >= 1"),
-        ("invalid_price", "price > 0"),
-        ("amount_mismatch", "abs(total_amount - price * quantity) <= 0.01"),
-    ]
+SPEC = TABLES[ORDERS]
 
 
 def transform(raw: DataFrame, enums: Enums, fx_rates: dict[str, Decimal]) -> DataFrame:
     """Raw lines -> typed orders with `reject_reason`; all but the latest version are duplicates."""
-    r = parse_fields(raw, CONTRACT.raw_fields)
+    r = parse_fields(raw, SPEC.raw_fields)
     order_ts = parse_timestamp(F.col("r_order_ts"))
     total_amount = parse_money(F.col("r_total_amount"))
     currency = normalize_currency(F.col("r_currency"))
     typed = r.select(
-        *carried_columns(CONTRACT.required),
+        *carried_columns(SPEC.required),
         F.col("r_order_id").try_cast("bigint").alias("order_id"),
         F.col("r_user_id").alias("user_id"),
         order_ts.alias("order_ts"),
@@ -58,13 +45,14 @@ def transform(raw: DataFrame, enums: Enums, fx_rates: dict[str, Decimal]) -> Dat
         normalize_enum(F.col("r_status")).alias("status"),
         F.to_date(order_ts).alias("order_date"),
     )
-    return classify(typed, rules(enums), key="order_id", newest_first=[F.col("updated_at").desc()]).select(
-        *classified_columns(ORDERS))
+    # the parser's helper columns (r_*, is_object) end here: drop_extra
+    return conform(classify(typed, SPEC, enums), classified_schema(ORDERS), drop_extra=True)
 
 
-def run(spark: SparkSession, cfg: Config, paths: DataPaths) -> StepResult:
-    return stage_silver(spark, cfg, paths, ORDERS,
-                        lambda raw, c: transform(raw, c.enums, c.fx_rates_to_usd))
+def run(ctx: JobContext) -> StepResult:
+    raw = extract_bronze(ctx, ORDERS)
+    classified = transform(raw, ctx.cfg.enums, ctx.cfg.fx_rates_to_usd)
+    return stage_silver(ctx, ORDERS, classified)
 
 
 def main(argv=None) -> int:

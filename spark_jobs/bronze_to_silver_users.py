@@ -6,40 +6,28 @@ from __future__ import annotations
 
 import sys
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.config import Config, Enums
-from lakehouse.contract import CONTRACTS, USER_EVENTS, classified_columns
-from lakehouse.jobs import StepResult, job_main
-from lakehouse.parsing import (carried_columns, normalize_enum, parse_fields, parse_money,
-                               parse_timestamp, required_present)
-from lakehouse.paths import DataPaths
-from lakehouse.silver import stage_silver
-from lakehouse.validation import Rule, classify, sql_list
+from lakehouse.cli import job_main
+from lakehouse.config import Enums
+from lakehouse.conform import conform
+from lakehouse.contract import classified_schema, TABLES, USER_EVENTS
+from lakehouse.parsing import carried_columns, normalize_enum, parse_fields, parse_money, parse_timestamp
+from lakehouse.silver import extract_bronze, stage_silver
+from lakehouse.steps import JobContext, StepResult
+from lakehouse.validation import classify
 
-CONTRACT = CONTRACTS[USER_EVENTS]
-
-
-def rules(enums: Enums) -> list[Rule]:
-    return [
-        ("malformed_json", "is_object"),
-        ("missing_required_field", required_present(CONTRACT.required)),
-        ("invalid_timestamp", "event_ts IS NOT NULL"),
-        ("invalid_event_type", f"event_type IN {sql_list(enums.event_type)}"),
-        ("invalid_dimension", f"(device IS NULL OR device IN {sql_list(enums.device)}) AND "
-                              f"(source IS NULL OR source IN {sql_list(enums.source)})"),
-        ("invalid_order_id", "event_type <> 'purchase' OR order_id IS NOT NULL"),
-    ]
+SPEC = TABLES[USER_EVENTS]
 
 
 def transform(raw: DataFrame, enums: Enums, pii_salt: str) -> DataFrame:
     """Raw lines (raw_record, source_file, ingest_date) -> typed rows with `reject_reason`."""
-    r = parse_fields(raw, CONTRACT.raw_fields)
+    r = parse_fields(raw, SPEC.raw_fields)
     event_type = normalize_enum(F.col("r_event_type"))
     event_ts = parse_timestamp(F.col("r_event_ts"))
     typed = r.select(
-        *carried_columns(CONTRACT.required),
+        *carried_columns(SPEC.required),
         F.col("r_event_id").alias("event_id"),
         F.col("r_user_id").alias("user_id"),
         F.col("r_session_id").alias("session_id"),
@@ -56,13 +44,14 @@ def transform(raw: DataFrame, enums: Enums, pii_salt: str) -> DataFrame:
         F.col("r_user_agent").alias("user_agent"),
         F.to_date(event_ts).alias("event_date"),
     )
-    return classify(typed, rules(enums), key="event_id", newest_first=[]).select(
-        *classified_columns(USER_EVENTS))
+    # the parser's helper columns (r_*, is_object) end here: drop_extra
+    return conform(classify(typed, SPEC, enums), classified_schema(USER_EVENTS), drop_extra=True)
 
 
-def run(spark: SparkSession, cfg: Config, paths: DataPaths) -> StepResult:
-    return stage_silver(spark, cfg, paths, USER_EVENTS,
-                        lambda raw, c: transform(raw, c.enums, c.pii_salt))
+def run(ctx: JobContext) -> StepResult:
+    raw = extract_bronze(ctx, USER_EVENTS)
+    classified = transform(raw, ctx.cfg.enums, ctx.cfg.pii_salt)
+    return stage_silver(ctx, USER_EVENTS, classified)
 
 
 def main(argv=None) -> int:

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import sys
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.config import Config, Enums
+from lakehouse.config import Enums
 from lakehouse.contract import daily_business_metrics_schema, schema_columns
-from lakehouse.gold import conform, rate, read_gold, write_gold
-from lakehouse.jobs import StepResult, job_main
-from lakehouse.paths import DataPaths
+from lakehouse.cli import job_main
+from lakehouse.conform import conform
+from lakehouse.gold import rate, read_gold, write_gold
+from lakehouse.steps import JobContext, StepResult
 
 TABLE = "daily_business_metrics"
 
@@ -36,10 +37,10 @@ def transform(events_daily: DataFrame, orders_daily: DataFrame, payments_daily: 
     ), ddl)
 
 
-def run(spark: SparkSession, cfg: Config, paths: DataPaths) -> StepResult:
-    sources = [read_gold(spark, paths, t) for t in ("events_daily", "orders_daily", "payments_daily")]
-    rows_read = sum(df.count() for df in sources)
-    return write_gold(spark, paths, transform(*sources, cfg.enums), TABLE, rows_read)
+def run(ctx: JobContext) -> StepResult:
+    sources = [read_gold(ctx, t) for t in ("events_daily", "orders_daily", "payments_daily")]
+    metrics = transform(*sources, ctx.cfg.enums)
+    return write_gold(ctx, metrics, TABLE, rows_read=sum(df.count() for df in sources))
 
 
 def main(argv=None) -> int:

@@ -7,14 +7,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.config import Config, Enums
+from lakehouse.config import Enums
 from lakehouse.contract import USER_EVENTS, events_daily_schema
-from lakehouse.gold import conform, count_if, rate, read_silver, write_gold
-from lakehouse.jobs import StepResult, job_main
-from lakehouse.paths import DataPaths
+from lakehouse.cli import job_main
+from lakehouse.conform import conform
+from lakehouse.gold import count_if, rate, read_silver, write_gold
+from lakehouse.steps import JobContext, StepResult
 
 TABLE = "events_daily"
 
@@ -41,16 +42,17 @@ def transform(events: DataFrame, enums: Enums) -> DataFrame:
         rate("purchases", "checkouts").alias("checkout_to_purchase_rate"),
         rate("purchases", "views").alias("view_to_purchase_rate"),
         rate("converted_sessions", "unique_sessions").alias("session_conversion_rate"),
-    ), events_daily_schema(enums))
+    ).drop("converted_sessions"), events_daily_schema(enums))
 
 
 def _dimension_counts(column: str, values: Sequence[str]):
     return [count_if(F.col(column) == v).alias(f"{v}_events") for v in values]
 
 
-def run(spark: SparkSession, cfg: Config, paths: DataPaths) -> StepResult:
-    events = read_silver(spark, paths, USER_EVENTS)
-    return write_gold(spark, paths, transform(events, cfg.enums), TABLE, events.count())
+def run(ctx: JobContext) -> StepResult:
+    events = read_silver(ctx, USER_EVENTS)
+    daily = transform(events, ctx.cfg.enums)
+    return write_gold(ctx, daily, TABLE, rows_read=events.count())
 
 
 def main(argv=None) -> int:

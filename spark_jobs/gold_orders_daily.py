@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import sys
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.config import Config
 from lakehouse.contract import ORDERS, ORDERS_DAILY_SCHEMA
-from lakehouse.gold import conform, count_if, rate, read_silver, sum_if, write_gold
-from lakehouse.jobs import StepResult, job_main
-from lakehouse.paths import DataPaths
+from lakehouse.cli import job_main
+from lakehouse.conform import conform
+from lakehouse.gold import count_if, rate, read_silver, sum_if, write_gold
+from lakehouse.steps import JobContext, StepResult
 
 TABLE = "orders_daily"
 
@@ -38,9 +38,10 @@ def transform(orders: DataFrame) -> DataFrame:
     ), ORDERS_DAILY_SCHEMA)
 
 
-def run(spark: SparkSession, cfg: Config, paths: DataPaths) -> StepResult:
-    orders = read_silver(spark, paths, ORDERS)
-    return write_gold(spark, paths, transform(orders), TABLE, orders.count())
+def run(ctx: JobContext) -> StepResult:
+    orders = read_silver(ctx, ORDERS)
+    daily = transform(orders)
+    return write_gold(ctx, daily, TABLE, rows_read=orders.count())
 
 
 def main(argv=None) -> int:

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import sys
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.config import Config, Enums
+from lakehouse.config import Enums
 from lakehouse.contract import PAYMENTS, payments_daily_schema
-from lakehouse.gold import conform, count_if, rate, read_silver, sum_if, write_gold
-from lakehouse.jobs import StepResult, job_main
-from lakehouse.paths import DataPaths
+from lakehouse.cli import job_main
+from lakehouse.conform import conform
+from lakehouse.gold import count_if, rate, read_silver, sum_if, write_gold
+from lakehouse.steps import JobContext, StepResult
 
 TABLE = "payments_daily"
 
@@ -40,9 +41,10 @@ def transform(payments: DataFrame, enums: Enums) -> DataFrame:
     ), payments_daily_schema(enums))
 
 
-def run(spark: SparkSession, cfg: Config, paths: DataPaths) -> StepResult:
-    payments = read_silver(spark, paths, PAYMENTS)
-    return write_gold(spark, paths, transform(payments, cfg.enums), TABLE, payments.count())
+def run(ctx: JobContext) -> StepResult:
+    payments = read_silver(ctx, PAYMENTS)
+    daily = transform(payments, ctx.cfg.enums)
+    return write_gold(ctx, daily, TABLE, rows_read=payments.count())
 
 
 def main(argv=None) -> int:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import sys
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse.config import Config
 from lakehouse.contract import ORDERS, PAYMENTS, USER_DAILY_FEATURES, USER_DAILY_FEATURES_SCHEMA, USER_EVENTS
-from lakehouse.gold import conform, count_if, rate, read_silver, sum_if, write_gold
-from lakehouse.jobs import StepResult, job_main
-from lakehouse.paths import DataPaths
+from lakehouse.cli import job_main
+from lakehouse.conform import conform
+from lakehouse.gold import count_if, rate, read_silver, sum_if, write_gold
+from lakehouse.steps import JobContext, StepResult
 
 ACTIVITY = ("views", "add_to_carts", "checkouts", "purchases", "sessions", "orders", "spend_usd",
             "payment_attempts", "failed_payments", "refunded_usd")
@@ -75,11 +75,11 @@ def transform(events: DataFrame, orders: DataFrame, payments: DataFrame,
     ), USER_DAILY_FEATURES_SCHEMA)
 
 
-def run(spark: SparkSession, cfg: Config, paths: DataPaths) -> StepResult:
-    events, orders, payments = (read_silver(spark, paths, t) for t in (USER_EVENTS, ORDERS, PAYMENTS))
-    features = transform(events, orders, payments, cfg.features.high_value_threshold_usd)
+def run(ctx: JobContext) -> StepResult:
+    events, orders, payments = (read_silver(ctx, t) for t in (USER_EVENTS, ORDERS, PAYMENTS))
+    features = transform(events, orders, payments, ctx.cfg.features.high_value_threshold_usd)
     rows_read = events.count() + orders.count() + payments.count()
-    return write_gold(spark, paths, features, USER_DAILY_FEATURES, rows_read, partition_by=("date",))
+    return write_gold(ctx, features, USER_DAILY_FEATURES, rows_read, partition_by=("date",))
 
 
 def main(argv=None) -> int:

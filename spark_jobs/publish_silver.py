@@ -6,20 +6,24 @@ from __future__ import annotations
 
 import sys
 
-from pyspark.sql import SparkSession
-
-from lakehouse.config import Config
-from lakehouse.contract import BRONZE_TABLES
-from lakehouse.jobs import StepResult, job_main
-from lakehouse.paths import DataPaths
-from lakehouse.silver import publish_silver
+from lakehouse.cli import job_main
+from lakehouse.errors import BadInputError
+from lakehouse.silver import publish_silver, staged_tables
+from lakehouse.steps import JobContext, StepResult
+from lakehouse.tables import TableStore
 
 
-def run(spark: SparkSession, cfg: Config, paths: DataPaths) -> StepResult:
-    for table in BRONZE_TABLES:
-        publish_silver(spark, paths, table)
-    return StepResult(outputs=[paths.silver(t) for t in BRONZE_TABLES]
-                      + [paths.quarantine(t) for t in BRONZE_TABLES])
+def run(ctx: JobContext) -> StepResult:
+    """Publish what this run staged (the tables the data-quality gate just checked)."""
+    store = TableStore(ctx.spark, ctx.paths)
+    tables = staged_tables(store)
+    if not tables:
+        raise BadInputError("nothing staged to publish; run the Silver jobs and dq_checks first")
+    for table in tables:
+        publish_silver(store, table)
+    return StepResult(outputs=[ctx.paths.silver(t) for t in tables]
+                      + [ctx.paths.quarantine(t) for t in tables],
+                      details={"published": tables})
 
 
 def main(argv=None) -> int:

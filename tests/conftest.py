@@ -1,6 +1,7 @@
 """One local SparkSession for the whole suite, and the tiny-profile data the end-to-end tests share."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -9,21 +10,20 @@ from pyspark.sql import SparkSession
 
 from lakehouse.config import Config, load_config
 from lakehouse.paths import DataPaths
+from lakehouse.spark import get_spark
+from lakehouse.steps import JobContext
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
 def spark() -> SparkSession:
-    session = (SparkSession.builder.master("local[2]").appName("tests")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.ansi.enabled", "true")
-               .config("spark.sql.shuffle.partitions", "2")
-               .config("spark.default.parallelism", "2")
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
-               .getOrCreate())
+    """The suite's one session, built like every job's (UTC, ANSI on): local[2], two shuffle
+    partitions, no UI."""
+    settings = load_config(profile="tiny").spark
+    test_settings = dataclasses.replace(settings, master="local[2]", app_name="tests", conf={
+        **settings.conf, "spark.default.parallelism": "2", "spark.ui.enabled": "false"})
+    session = get_spark(test_settings)
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
@@ -58,3 +58,8 @@ def copy_run(tiny_run, tmp_path):
 
 def paths_for(root: Path, cfg: Config) -> DataPaths:
     return DataPaths.create(str(root), cfg.paths)
+
+
+def context_for(spark: SparkSession, root: Path, cfg: Config, run_id: str = "test_run") -> JobContext:
+    """A step's context on a data root, sharing the suite's session."""
+    return JobContext(cfg, paths_for(root, cfg), run_id, lambda: spark)

@@ -136,7 +136,7 @@ def test_check_script_gates_and_publishes_one_table(spark, tiny_cfg, copy_run, c
     from data_quality import check_orders
     from data_quality.cli import check_main
     from spark_jobs import bronze_to_silver_orders
-    from conftest import paths_for
+    from conftest import context_for
     root = copy_run() / "data"
     args = ["--profile", "tiny", "--data-root", str(root)]
     # nothing staged: a clear error, exit 5 (bad input)
@@ -144,7 +144,7 @@ def test_check_script_gates_and_publishes_one_table(spark, tiny_cfg, copy_run, c
     assert "no staged version to check; run the Silver job first" in capsys.readouterr().err
     part = root / "bronze" / "orders" / "ingest_date=2026-01-03" / "part-00000.jsonl"
     part.write_bytes(part.read_bytes() + b'{"order_id": 424242}\n')   # one more reject
-    bronze_to_silver_orders.run(spark, tiny_cfg, paths_for(root, tiny_cfg))
+    bronze_to_silver_orders.run(context_for(spark, root, tiny_cfg))
     published_before = spark.read.parquet(str(root / "quarantine" / "orders")).count()
     assert check_main("orders", check_orders.checks, args + ["--publish", "--run-id", "manual_1"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

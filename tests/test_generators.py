@@ -14,8 +14,7 @@ import pytest
 import ingestion.bronze as bronze
 from ingestion.bronze import generate
 from ingestion.world import build_catalog, simulate
-from lakehouse.config import DEFECT_TYPES
-from lakehouse.contract import BRONZE_TABLES, ORDERS, PAYMENTS, USER_EVENTS
+from lakehouse.contract import BRONZE_TABLES, DEFECT_TYPES, ORDERS, PAYMENTS, USER_EVENTS
 from reference import bronze_lines, expected_rejects, strict_object, timestamp
 
 from conftest import REPO, paths_for

@@ -158,11 +158,11 @@ def test_published_gold_tables_have_the_spec_schema(spark, tiny_run, table, colu
 
 
 def test_rerunning_a_gold_job_gives_identical_rows(spark, tiny_cfg, copy_run):
-    from conftest import paths_for
+    from conftest import context_for
     root = copy_run() / "data"
-    paths = paths_for(root, tiny_cfg)
+    ctx = context_for(spark, root, tiny_cfg)
     before = spark.read.parquet(str(root / "gold" / "daily_business_metrics")).collect()
-    events_job.run(spark, tiny_cfg, paths)
-    master_job.run(spark, tiny_cfg, paths)
+    events_job.run(ctx)
+    master_job.run(ctx)
     after = spark.read.parquet(str(root / "gold" / "daily_business_metrics"))
     assert_df_equality(after, spark.createDataFrame(before, after.schema), ignore_row_order=True)

@@ -2,6 +2,7 @@
 lock, exit codes, and --submit mode."""
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import random
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 
 import orchestrator
-from lakehouse.jobs import StepResult
-from lakehouse.runner import RetryPolicy, Step, StepFailed, StepRecord, run_step
+from lakehouse.steps import StepResult
+from orchestration.plan import STEPS
+from orchestration.runner import RetryPolicy, Step, StepFailed, StepRecord, run_step
 
 from conftest import REPO
 
@@ -59,22 +61,17 @@ def test_a_full_run_succeeds_with_log_manifest_and_gold(tiny_run):
 
 def flaky(monkeypatch, step: str, failures: int):
     """Make `step` raise a transient error `failures` times, then run normally."""
-    real = orchestrator.in_process_steps
+    module = importlib.import_module(STEPS[step].module)
+    inner = module.run
     calls = {"n": 0}
 
-    def patched():
-        fns = real()
-        inner = fns[step]
+    def maybe_fail(ctx):
+        calls["n"] += 1
+        if calls["n"] <= failures:
+            raise ConnectionError(f"executor lost (simulated, call {calls['n']})")
+        return inner(ctx)
 
-        def maybe_fail(*args):
-            calls["n"] += 1
-            if calls["n"] <= failures:
-                raise ConnectionError(f"executor lost (simulated, call {calls['n']})")
-            return inner(*args)
-        fns[step] = maybe_fail
-        return fns
-
-    monkeypatch.setattr(orchestrator, "in_process_steps", patched)
+    monkeypatch.setattr(module, "run", maybe_fail)
     return calls
 
 
@@ -178,5 +175,7 @@ def test_submit_mode_runs_steps_with_spark_submit(tmp_path):
     assert step["rows_read"] == bronze["lines"]
     assert step["details"]["rejects"] == bronze["expected_rejects"]
     step_log = (tmp_path / "logs" / manifest["run_id"] / "silver_payments.log").read_text()
-    assert step_log.startswith("$ spark-submit --master local[2]") and "--py-files" in step_log
+    command = step_log.splitlines()[0]       # the spark-submit of the installed pyspark
+    assert command.startswith("$ /") and "/spark-submit --master local[2]" in command
+    assert "--py-files" in command
     assert "[2/2] silver_payments ... ok" in proc.stdout

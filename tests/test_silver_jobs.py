@@ -11,12 +11,12 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from lakehouse.contract import BRONZE_TABLES, ORDERS, USER_EVENTS
-from lakehouse.silver import publish_silver, stage_silver
+from lakehouse.silver import extract_bronze, publish_silver, stage_silver
 from lakehouse.tables import TableStore
 from reference import bronze_lines
 from spark_jobs import bronze_to_silver_orders as orders_job
 
-from conftest import REPO, paths_for
+from conftest import REPO, context_for, paths_for
 
 
 def files_of(root: Path) -> dict[str, bytes]:
@@ -57,13 +57,13 @@ def test_a_job_failing_on_bad_data_leaves_the_published_version_whole(spark, tin
     root = copy_run() / "data"
     published = files_of(root / "silver" / ORDERS)
 
-    def fails_on_some_rows(raw, cfg):
-        out = orders_job.transform(raw, cfg.enums, cfg.fx_rates_to_usd)
-        boom = F.when(F.col("order_id") % 7 == 3, F.raise_error(F.lit("disk died")))
-        return out.withColumn("category", F.coalesce(boom.cast("string"), F.col("category")))
+    ctx = context_for(spark, root, tiny_cfg)
+    out = orders_job.transform(extract_bronze(ctx, ORDERS), tiny_cfg.enums, tiny_cfg.fx_rates_to_usd)
+    boom = F.when(F.col("order_id") % 7 == 3, F.raise_error(F.lit("disk died")))
+    fails_on_some_rows = out.withColumn("category", F.coalesce(boom.cast("string"), F.col("category")))
 
     with pytest.raises(Exception, match="disk died"):
-        stage_silver(spark, tiny_cfg, paths_for(root, tiny_cfg), ORDERS, fails_on_some_rows)
+        stage_silver(ctx, ORDERS, fails_on_some_rows)
     assert files_of(root / "silver" / ORDERS) == published
 
 
@@ -71,6 +71,7 @@ def test_a_write_killed_midway_is_never_published_and_a_rerun_is_identical(spark
                                                                             monkeypatch):
     root = copy_run() / "data"
     paths = paths_for(root, tiny_cfg)
+    ctx = context_for(spark, root, tiny_cfg)
     published = files_of(root / "silver" / ORDERS)
     before = spark.read.parquet(str(root / "silver" / ORDERS))
     before_rows = before.collect()
@@ -83,15 +84,15 @@ def test_a_write_killed_midway_is_never_published_and_a_rerun_is_identical(spark
 
     monkeypatch.setattr(TableStore, "write_staged", killed_before_commit)
     with pytest.raises(KeyboardInterrupt):
-        orders_job.run(spark, tiny_cfg, paths)
+        orders_job.run(ctx)
     monkeypatch.undo()
     with pytest.raises(OSError, match="no _SUCCESS marker"):
-        publish_silver(spark, paths, ORDERS)
+        publish_silver(TableStore(spark, paths), ORDERS)
     assert files_of(root / "silver" / ORDERS) == published
     assert spark.read.parquet(str(root / "silver" / ORDERS)).count() == len(before_rows)
 
-    orders_job.run(spark, tiny_cfg, paths)          # the rerun replaces the stale staged version
-    publish_silver(spark, paths, ORDERS)
+    orders_job.run(ctx)                             # the rerun replaces the stale staged version
+    publish_silver(TableStore(spark, paths), ORDERS)
     after = spark.read.parquet(str(root / "silver" / ORDERS))
     assert_df_equality(after, spark.createDataFrame(before_rows, before.schema), ignore_row_order=True)
 
@@ -112,14 +113,14 @@ def test_an_interrupted_publish_is_recovered(spark, tiny_cfg, copy_run):
 
 def test_missing_bronze_is_a_clear_error(spark, tiny_cfg, tmp_path):
     with pytest.raises(Exception, match=r"Bronze table orders not found at .*bronze/orders"):
-        orders_job.run(spark, tiny_cfg, paths_for(tmp_path, tiny_cfg))
+        orders_job.run(context_for(spark, tmp_path, tiny_cfg))
 
 
 def test_a_bronze_file_of_garbage_goes_to_quarantine(spark, tiny_cfg, tmp_path):
     part = tmp_path / "bronze" / ORDERS / "ingest_date=2026-01-01"
     part.mkdir(parents=True)
     (part / "part-00000.jsonl").write_bytes(b"\x00\x01 not json\n\n<html>\r\n{\"order_id\": 1,}\n")
-    result = orders_job.run(spark, tiny_cfg, paths_for(tmp_path, tiny_cfg))
+    result = orders_job.run(context_for(spark, tmp_path, tiny_cfg))
     assert (result.rows_read, result.rows_written, result.rows_quarantined) == (4, 0, 4)
     assert result.details["rejects"] == {"malformed_json": 4}
 

@@ -286,6 +286,7 @@ def test_payments_sign_rule_enums_and_half_up_fx(spark, tiny_cfg):
 @pytest.mark.parametrize("job", [users_job, orders_job, payments_job])
 def test_each_jobs_rules_are_spec_reasons_in_spec_order(job, tiny_cfg):
     from lakehouse.contract import REJECT_REASONS
-    names = [name for name, _ in job.rules(tiny_cfg.enums)]
+    from lakehouse.validation import rules_for
+    names = [name for name, _ in rules_for(job.SPEC, tiny_cfg.enums)]
     assert names[:3] == ["malformed_json", "missing_required_field", "invalid_timestamp"]
     assert [REJECT_REASONS.index(n) for n in names] == sorted(REJECT_REASONS.index(n) for n in names)

@@ -1,0 +1,51 @@
+"""Atomic writes of local files and directories (generator output, manifests, logs, reports).
+
+Both follow one rule: write the complete new content under a temporary name in the same
+directory, then rename it over the target, so a reader sees the old or the new version, never a
+part of one, and a crash leaves at most a temporary file behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: str | Path, payload: dict) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def replace_dir(complete: Path, target: Path) -> None:
+    """Swap the complete directory `complete` in at `target` (two renames; the old version is
+    deleted after). A crash between the renames leaves the old version beside `target`."""
+    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    if target.exists():
+        os.rename(target, old)
+    os.rename(complete, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def prune_empty_dirs(root: str | Path) -> None:
+    """Remove every empty directory under `root`, `root` included. Safe while other writers run:
+    a directory that is not empty is never removed (rmdir refuses it)."""
+    root = Path(root)
+    if not root.is_dir():
+        return
+    for dirpath, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):
+        try:
+            os.rmdir(dirpath)
+        except OSError:
+            pass

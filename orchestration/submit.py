@@ -1,0 +1,68 @@
+"""--submit mode: run each step as its own process (spark-submit, or python for steps without
+Spark), as a production scheduler would, and read its result back."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from lakehouse.config import Config
+from lakehouse.errors import error_for_exit_code
+from lakehouse.steps import StepResult
+from orchestration.plan import StepSpec
+
+
+def build_code_zip(root: Path, packages: Sequence[str], target: Path) -> Path:
+    """The project's packages as one zip for --py-files (what executors on a cluster import)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for package in packages:
+            for file in sorted((root / package).rglob("*.py")):
+                zf.write(file, file.relative_to(root).as_posix())
+    return target
+
+
+def spark_submit_executable() -> str:
+    """The spark-submit of the installed pyspark (not whatever is first on PATH, if anything)."""
+    spec = importlib.util.find_spec("pyspark")
+    if spec is not None and spec.origin:
+        bundled = Path(spec.origin).parent / "bin" / "spark-submit"
+        if bundled.is_file():
+            return str(bundled)
+    return "spark-submit"
+
+
+def submit_command(spec: StepSpec, cfg: Config, data_root: str, run_id: str,
+                   code_zip: Path) -> list[str]:
+    """The command a scheduler would run for `spec` (absolute paths: it runs from the repo root)."""
+    args = [spec.script, "--config", str(Path(cfg.source).resolve()), "--profile", cfg.profile,
+            "--data-root", data_root, "--run-id", run_id]
+    if not spec.spark:
+        return [sys.executable, *args]
+    return [spark_submit_executable(), "--master", cfg.spark.master,
+            "--driver-memory", cfg.spark.driver_memory,
+            "--conf", "spark.sql.session.timeZone=UTC", "--py-files", str(code_zip), *args]
+
+
+def run_submitted(command: list[str], step_log: Path, cwd: Path) -> StepResult:
+    """Run one step as a process, its output into `step_log`; turn its exit code back into the
+    error it stands for (config, data quality, bad input: not retried; anything else: retried)."""
+    step_log.parent.mkdir(parents=True, exist_ok=True)
+    with open(step_log, "w", encoding="utf-8") as out:
+        out.write("$ " + " ".join(command) + "\n")
+        out.flush()
+        env = {"SPARK_CONF_DIR": str(cwd / "conf"), **os.environ}
+        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=out, text=True, cwd=cwd, env=env)
+        out.write(proc.stdout)
+    if proc.returncode == 0:
+        # spark-submit merges the driver's stderr into stdout: the result is the last JSON line
+        for line in reversed(proc.stdout.strip().splitlines()):
+            if line.startswith("{"):
+                return StepResult.from_dict(json.loads(line))
+        return StepResult()
+    raise error_for_exit_code(proc.returncode, f"exit code {proc.returncode}; see {step_log}")
