@@ -1,11 +1,13 @@
 """Benchmark the whole pipeline at a profile and print a Markdown table.
 
-    python benchmarks/run_benchmark.py --profile default [--submit] [--data-root /tmp/bench]
+    python benchmarks/run_benchmark.py --profile default [--config PATH] [--submit]
+                                       [--data-root DIR] [--output FILE]
 
 Runs `python orchestrator.py` as a child process, samples the resident memory of its whole
 process tree (Python driver + Spark JVM) every 100 ms, then reads the run manifest for the
 per-step wall times and row counts. Writes the table to stdout and to --output (default
-benchmarks/results/<profile>_<timestamp>.md).
+benchmarks/results/<profile>_<run id>.md), and says where. Without --data-root the data goes to a
+temporary directory that is removed at the end (also when the run fails).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import argparse
 import datetime as dt
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,10 +38,13 @@ def sample_peak_rss(proc: psutil.Process, stop: threading.Event, peak: list[int]
         stop.wait(0.1)
 
 
-def run(profile: str, data_root: Path, submit: bool) -> tuple[float, int, dict, int]:
+def run(profile: str, config: Path | None, data_root: Path,
+        submit: bool) -> tuple[float, int, dict | None, int]:
     log_dir = data_root / "logs"
     command = [sys.executable, str(ROOT / "orchestrator.py"), "--profile", profile,
                "--data-root", str(data_root / "data"), "--log-dir", str(log_dir)]
+    if config:
+        command += ["--config", str(config.resolve())]
     if submit:
         command.append("--submit")
     started = time.perf_counter()
@@ -50,7 +56,8 @@ def run(profile: str, data_root: Path, submit: bool) -> tuple[float, int, dict, 
     wall = time.perf_counter() - started
     stop.set()
     sampler.join()
-    manifest = json.loads(max(log_dir.glob("run_*.json"), key=lambda p: p.stat().st_mtime_ns).read_text())
+    manifests = sorted(log_dir.glob("run_*.json"), key=lambda p: p.stat().st_mtime_ns)
+    manifest = json.loads(manifests[-1].read_text()) if manifests else None   # None: config error
     return wall, peak[0], manifest, code
 
 
@@ -79,17 +86,27 @@ def table(profile: str, wall: float, peak: int, manifest: dict, submit: bool) ->
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="default")
+    parser.add_argument("--config", type=Path, default=None, help="config file (default: the repo's)")
     parser.add_argument("--submit", action="store_true", help="spark-submit per step")
     parser.add_argument("--data-root", type=Path, default=None, help="scratch directory (default: a temp dir)")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
+    scratch = args.data_root is None
     data_root = args.data_root or Path(tempfile.mkdtemp(prefix=f"bench_{args.profile}_"))
-    wall, peak, manifest, code = run(args.profile, data_root, args.submit)
+    try:
+        wall, peak, manifest, code = run(args.profile, args.config, data_root, args.submit)
+    finally:
+        if scratch:
+            shutil.rmtree(data_root, ignore_errors=True)
+    if manifest is None:
+        print(f"the run exited with code {code} before it started; nothing measured", file=sys.stderr)
+        return code
     report = table(args.profile, wall, peak, manifest, args.submit)
     print(report)
     output = args.output or ROOT / "benchmarks" / "results" / f"{args.profile}_{manifest['run_id']}.md"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report, encoding="utf-8")
+    print(f"results written to {output}")
     return code
 
 

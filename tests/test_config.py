@@ -1,6 +1,7 @@
 """Config loading: every profile loads; every kind of mistake is one clear message and exit 2."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -98,3 +99,58 @@ def test_script_exits_2_without_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "config error: --profile nope: unknown profile" in proc.stderr
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["spark"].update(driver_memory="lots"),
+     "spark.driver_memory: expected a memory size such as 512m or 2g, got 'lots'"),
+    (lambda d: d["spark"].update(master="bogus://x"),
+     "spark.master: expected a Spark master URL (local[N], spark://HOST:PORT, yarn, k8s://URL), "
+     "got 'bogus://x'"),
+    # the base section must be valid even where the chosen profile overrides it
+    (lambda d: d["generator"].update(days="three"),
+     "generator.days: expected an integer, got 'three' (str)"),
+])
+def test_values_are_checked_before_any_jvm_starts(tmp_path, mutate, message):
+    path = write_config(tmp_path, mutate)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, "tiny")
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("var, value, message", [
+    ("PIPELINE_MAX_RETRIES", "abc", "env PIPELINE_MAX_RETRIES='abc': expected an integer, got 'abc' (str)"),
+    ("PIPELINE_MAX_RETRIES", "-1", "env PIPELINE_MAX_RETRIES='-1': expected a value >= 0, got -1"),
+    ("PIPELINE_BACKOFF_SECONDS", "soon", "env PIPELINE_BACKOFF_SECONDS='soon': expected a number"),
+    ("PIPELINE_MAX_PARALLEL_STEPS", "0", "env PIPELINE_MAX_PARALLEL_STEPS='0': expected a positive value"),
+])
+def test_env_overrides_are_validated_like_the_file(monkeypatch, var, value, message):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as err:
+        load_config(profile="tiny")
+    assert message in str(err.value)
+
+
+def test_env_overrides_apply(monkeypatch):
+    monkeypatch.setenv("PIPELINE_MAX_RETRIES", "5")
+    monkeypatch.setenv("PIPELINE_BACKOFF_SECONDS", "0.5")
+    o = load_config(profile="tiny").orchestrator
+    assert (o.max_retries, o.backoff_base_seconds, o.max_parallel_steps) == (5, 0.5, 3)
+
+
+def test_orchestrator_with_a_bad_env_value_exits_2_with_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "orchestrator.py", "--profile", "tiny", "--data-root",
+                           str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs")],
+                          cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PIPELINE_MAX_RETRIES": "abc"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("config error: env PIPELINE_MAX_RETRIES='abc': expected an "
+                                   "integer, got 'abc' (str)")
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_generator_never_imports_pyspark():
+    proc = subprocess.run([sys.executable, "-c",
+                           "import sys, ingestion.generate_all, ingestion.bronze, lakehouse.steps; "
+                           "print('pyspark' in sys.modules)"], cwd=REPO, capture_output=True, text=True)
+    assert proc.stdout.strip() == "False", proc.stderr

@@ -151,3 +151,26 @@ def test_check_script_gates_and_publishes_one_table(spark, tiny_cfg, copy_run, c
     assert summary["details"]["dq"]["failed_error"] == 0
     assert spark.read.parquet(str(root / "quarantine" / "orders")).count() == published_before + 1
     assert (root / "dq" / "reports" / "manual_1.md").exists()
+
+
+def test_the_calendar_comes_from_the_bronze_partitions_not_the_generator_settings(spark, tiny_cfg, tmp_path):
+    """Bronze written by hand for two days of June: those are the dates the checks expect."""
+    from data_quality.runner import table_data
+    from conftest import context_for
+    from spark_jobs import bronze_to_silver_payments
+    for day, n in (("2025-06-01", 3), ("2025-06-02", 2)):
+        part = tmp_path / "bronze" / "payments" / f"ingest_date={day}"
+        part.mkdir(parents=True)
+        (part / "part-00000.jsonl").write_text("".join(
+            json.dumps({"payment_id": f"{day}-{i}", "order_id": i, "payment_ts": f"{day}T10:00:00Z",
+                        "method": "card", "status": "success", "amount": 5, "currency": "USD"}) + "\n"
+            for i in range(n)))
+    (tmp_path / "bronze" / "payments" / "_notes").mkdir()       # not a partition: ignored
+    ctx = context_for(spark, tmp_path, tiny_cfg)
+    bronze_to_silver_payments.run(ctx)
+    data = table_data(ctx, "payments")
+    assert list(data.expected_dates) == [dt.date(2025, 6, 1), dt.date(2025, 6, 2)]
+    from data_quality.check_payments import checks
+    results = {r.check: r for r in evaluate(data, checks(tiny_cfg))}
+    assert results["dates_complete"].observed == "all 2 dates present"
+    assert results["daily_volume"].passed and results["row_conservation"].passed

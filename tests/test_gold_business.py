@@ -166,3 +166,14 @@ def test_rerunning_a_gold_job_gives_identical_rows(spark, tiny_cfg, copy_run):
     master_job.run(ctx)
     after = spark.read.parquet(str(root / "gold" / "daily_business_metrics"))
     assert_df_equality(after, spark.createDataFrame(before, after.schema), ignore_row_order=True)
+
+
+def test_a_computed_column_missing_from_the_schema_is_an_error_not_a_silent_drop(spark):
+    from lakehouse.conform import conform
+    df = spark.createDataFrame([(DAY1, 3, 9)], "date date, orders bigint, new_kpi bigint")
+    with pytest.raises(ValueError, match=r"computed columns \['new_kpi'\] are not in the schema"):
+        conform(df, "date date, orders bigint")
+    with pytest.raises(ValueError, match=r"columns \['items_sold'\] of the schema are not computed"):
+        conform(df.drop("new_kpi"), "date date, orders bigint, items_sold bigint")
+    assert conform(df, "date date, new_kpi int, orders bigint").dtypes == [
+        ("date", "date"), ("new_kpi", "int"), ("orders", "bigint")]

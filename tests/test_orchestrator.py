@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -179,3 +180,39 @@ def test_submit_mode_runs_steps_with_spark_submit(tmp_path):
     assert command.startswith("$ /") and "/spark-submit --master local[2]" in command
     assert "--py-files" in command
     assert "[2/2] silver_payments ... ok" in proc.stdout
+
+
+def test_only_one_silver_table_and_the_gate_after_a_full_run(copy_run, capsys):
+    """The README's `--only silver_orders dq_checks`: the gate checks what this run staged."""
+    root = copy_run()
+    assert run(root, "--only", "silver_orders", "dq_checks") == 0
+    manifest = latest_manifest(root / "logs")
+    dq_step = {s["name"]: s for s in manifest["steps"]}["dq_checks"]
+    assert dq_step["details"]["checked"] == ["orders"]
+    assert manifest["dq"]["checks"] == 21                       # the orders checks only
+    out = capsys.readouterr().out
+    assert f"data quality: 21 checks, 0 failed, 0 warnings; report: {root / 'data' / 'dq' / 'reports'}" in out
+    # 202 order lines: 116 valid, 42 superseded versions or re-sends, 44 real rejects
+    assert re.search(r"\nsilver_orders +succeeded +1 +[0-9.]+ +202 +116 +42 +44\n", out), out
+
+
+def test_a_run_leaves_no_empty_work_dirs_and_no_checksum_files(tiny_run):
+    data = tiny_run / "data"
+    assert not (data / "_staging").exists() and not (data / "_trash").exists()
+    assert list((data / "dq" / "reports").iterdir()) and not list(data.rglob("*.md.crc"))
+    assert [p.name for p in (data / "dq" / "reports").iterdir()] == [
+        f"{latest_manifest(tiny_run / 'logs')['run_id']}.md"]
+
+
+def test_the_benchmark_takes_a_config_and_removes_its_scratch_directory(tmp_path):
+    bad = tmp_path / "config.yaml"
+    bad.write_text((REPO / "config.yaml").read_text().replace("max_retries: 2", "max_retries: -2"))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.run([sys.executable, "benchmarks/run_benchmark.py", "--profile", "tiny",
+                           "--config", str(bad)], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "TMPDIR": str(scratch)}, timeout=120)
+    assert proc.returncode == 2
+    assert "config error: orchestrator.max_retries: expected a value >= 0, got -2" in proc.stderr
+    assert "the run exited with code 2 before it started" in proc.stderr
+    assert list(scratch.iterdir()) == []

@@ -290,3 +290,36 @@ def test_each_jobs_rules_are_spec_reasons_in_spec_order(job, tiny_cfg):
     names = [name for name, _ in rules_for(job.SPEC, tiny_cfg.enums)]
     assert names[:3] == ["malformed_json", "missing_required_field", "invalid_timestamp"]
     assert [REJECT_REASONS.index(n) for n in names] == sorted(REJECT_REASONS.index(n) for n in names)
+
+
+def test_a_rule_added_to_the_spec_reaches_the_job_the_checks_and_the_defect_list(spark, tiny_cfg,
+                                                                                  monkeypatch):
+    """Adding a validation rule is one line in the table's spec: the job rejects by it (after the
+    rules before it, before `duplicate`), and the data-quality check on Silver follows."""
+    import dataclasses
+    from data_quality.engine import contract_checks
+    from lakehouse.contract import Rule
+    spec = orders_job.SPEC
+    no_gift = Rule("invalid_category", "category IS NULL OR category <> 'gift'", check="category_allowed")
+    monkeypatch.setattr(orders_job, "SPEC", dataclasses.replace(spec, rules=spec.rules + (no_gift,)))
+    lines = {"gift": order(order_id=1, category="gift"),
+             "gift_and_bad_price": order(order_id=2, category="gift", price=0),   # price rule first
+             "books": order(order_id=3), "books_again": order(order_id=3, status="shipped")}
+    out = orders_job.transform(raw(spark, list(lines.values())), tiny_cfg.enums, FX)
+    by_line = {r["raw_record"]: r["reject_reason"] for r in out.collect()}
+    assert {name: by_line[line] for name, line in lines.items()} == {
+        "gift": "invalid_category", "gift_and_bad_price": "invalid_price",
+        "books": "duplicate", "books_again": None}       # same updated_at: the greater raw line wins
+    assert orders_job.SPEC.reasons[-2:] == ("invalid_category", "duplicate")
+    checks = {c.name: c.expression for c in contract_checks(orders_job.SPEC, tiny_cfg)}
+    assert checks["category_allowed"] == "category IS NULL OR category <> 'gift'"
+
+
+def test_silver_transforms_return_the_declared_types_and_nothing_else(spark, tiny_cfg):
+    out = payments_job.transform(raw(spark, [payment()]), tiny_cfg.enums, FX)
+    assert [(f.name, f.dataType.simpleString()) for f in out.schema.fields] == [
+        ("payment_id", "string"), ("order_id", "bigint"), ("payment_ts", "timestamp"),
+        ("method", "string"), ("status", "string"), ("amount", "decimal(12,2)"),
+        ("currency", "string"), ("amount_usd", "decimal(14,2)"), ("payment_date", "date"),
+        ("raw_record", "string"), ("reject_reason", "string"), ("source_file", "string"),
+        ("ingest_date", "date")]
