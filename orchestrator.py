@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
 import time
 import uuid
@@ -20,7 +21,6 @@ from pathlib import Path
 
 from lakehouse.config import Config, load_config
 from lakehouse.errors import EXIT_ALREADY_RUNNING, EXIT_OK, EXIT_STEP_FAILED, ConfigError
-from lakehouse.localfs import prune_empty_dirs
 from lakehouse.paths import DataPaths, is_local, local_path
 from lakehouse.steps import JobContext, StepResult
 from orchestration.lock import AlreadyRunning, RunLock
@@ -85,13 +85,13 @@ def load_run_settings(args: argparse.Namespace) -> tuple[Config, Path, dict | No
 
 
 def step_functions(args: argparse.Namespace, ctx: JobContext,
-                   log_dir: Path) -> dict[str, Callable[[], StepResult]]:
+                   step_logs: Path) -> dict[str, Callable[[], StepResult]]:
     """Each step bound to this run: `module.run(ctx)` in-process, its script in --submit mode."""
     if args.submit:
-        code_zip = build_code_zip(ROOT, CODE_PACKAGES, log_dir / ctx.run_id / "pipeline_code.zip")
+        code_zip = build_code_zip(ROOT, CODE_PACKAGES, step_logs / "pipeline_code.zip")
         return {s.name: (lambda s=s: run_submitted(
                     submit_command(s, ctx.cfg, ctx.paths.root, ctx.run_id, code_zip),
-                    log_dir / ctx.run_id / f"{s.name}.log", ROOT))
+                    step_logs / f"{s.name}.log", ROOT))
                 for s in PLAN}
     return {s.name: (lambda s=s: s.load()(ctx)) for s in PLAN}
 
@@ -119,7 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.data_root = paths.root     # absolute from here on: the manifest and --submit steps use it
     now = dt.datetime.now(dt.timezone.utc)
     run_id = f"{now:%Y%m%d_%H%M%S}_{uuid.uuid4().hex[:6]}"
-    lock = RunLock((Path(local_path(paths.root)) if is_local(paths.root) else log_dir) / ".pipeline.lock")
+    lock_dir = Path(local_path(paths.root)) if is_local(paths.root) else log_dir
+    try:
+        usable_dir(log_dir, "log directory (--log-dir, orchestrator.log_dir)")
+        usable_dir(lock_dir, "data root (--data-root)" if is_local(paths.root) else "log directory")
+    except ConfigError as exc:
+        print(f"{exc.label}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    lock = RunLock(lock_dir / ".pipeline.lock")
     try:
         lock.acquire(run_id)
     except AlreadyRunning as exc:
@@ -133,19 +140,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                  paths.root, mode, selected)
         run = Run(run_id, cfg, paths.root, mode, log_dir, log_file, selected, previous)
         run.save()
-        ctx = (JobContext(cfg, paths, run_id, session=None) if args.submit
-               else in_process_context(cfg, paths, run_id))
+        # What the run stages and publishes is keyed by the run it continues, if it resumes one.
+        data_run_id = run.data_run_id
+        ctx = (JobContext(cfg, paths, data_run_id, session=None) if args.submit
+               else in_process_context(cfg, paths, data_run_id))
         o = cfg.orchestrator
         policy = RetryPolicy(o.max_retries, o.backoff_base_seconds, o.backoff_max_seconds)
-        code = execute(run, selected, step_functions(args, ctx, log_dir), policy, o.max_parallel_steps)
-        for work_dir in paths.work_dirs:        # left empty by the publishes
-            if is_local(work_dir):
-                prune_empty_dirs(local_path(work_dir))
+        code = execute(run, selected, step_functions(args, ctx, log_dir / run_id), policy,
+                       o.max_parallel_steps)
         print_summary(run)
         return code
-    except OSError as exc:          # an unusable log directory or data root
-        print(f"config error: {exc}", file=sys.stderr)
-        return ConfigError.exit_code
     finally:
         if run is not None and run.status == "running":     # interrupted: never left "running"
             run.finish(EXIT_STEP_FAILED)
@@ -153,6 +157,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if handler is not None:     # this run's log file only gets this run's lines
             logging.getLogger().removeHandler(handler)
             handler.close()
+
+
+def usable_dir(path: Path, what: str) -> None:
+    """Create `path` if needed and check a file can be written there, or raise one ConfigError."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-probe-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} is not usable: {exc.strerror or exc}") from None
 
 
 def setup_file_logging(log_dir: Path, stamp: str) -> tuple[Path, logging.Handler]:

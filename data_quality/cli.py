@@ -12,7 +12,7 @@ from data_quality.runner import check_table, record_results
 from lakehouse.cli import base_parser, context_from_args, run_main
 from lakehouse.config import Config
 from lakehouse.errors import DataQualityError
-from lakehouse.silver import publish_silver
+from lakehouse.publish import publish_run, record_gate
 from lakehouse.steps import JobContext
 from lakehouse.tables import TableStore
 
@@ -41,11 +41,15 @@ def run_checks(ctx: JobContext, suite: dict[str, ChecksFn],
         checked = [f.result() for f in futures]
     results = [r for table_results, _ in checked for r in table_results]
     report = record_results(ctx, results)
+    if target == "staged":     # the verdict, per table, on exactly the versions checked
+        record_gate(TableStore(ctx.spark, ctx.paths), ctx.run_id, {
+            f"{layer}/{data.table}": (version, not any(r.blocking for r in table_results))
+            for table_results, data in checked for layer, version in data.versions.items()})
     try:
         gate(results)
     except DataQualityError as exc:
         raise DataQualityError(f"{exc} (report: {report})") from None
-    return results, sum(rows for _, rows in checked), report
+    return results, sum(data.rows_checked for _, data in checked), report
 
 
 def summarize(results: Sequence[CheckResult], report: str) -> dict:
@@ -65,14 +69,14 @@ def check_main(table: str, checks: ChecksFn, argv: Sequence[str] | None = None) 
     parser.add_argument("--target", choices=("staged", "published"), default="staged",
                         help="which Silver version to check (default: the staged one)")
     parser.add_argument("--publish", action="store_true",
-                        help="publish the staged version when every error check passes")
+                        help="publish what the run staged when every error check passes")
 
     def body(args) -> int:
         ctx = context_from_args(args)
         results, rows, report = run_checks(ctx, {table: checks}, args.target)
         print(json.dumps({"rows_read": rows, "details": {"dq": summarize(results, report)}}))
         if args.publish and args.target == "staged":
-            publish_silver(TableStore(ctx.spark, ctx.paths), table)
+            publish_run(TableStore(ctx.spark, ctx.paths), ctx.run_id)
         return 0
 
     return run_main(body, parser, argv)

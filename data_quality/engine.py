@@ -93,6 +93,7 @@ class TableData:
     quarantine_counts: dict[str, int] = field(default_factory=dict)
     expected_dates: Sequence[dt.date] = ()
     references: dict[str, DataFrame | None] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)   # staged Delta versions checked
     rows_checked: int = 0                            # set by `evaluate`
 
 

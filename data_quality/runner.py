@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from data_quality.engine import Check, CheckResult, TableData, evaluate
 from lakehouse.contract import ORDERS, TABLES
 from lakehouse.paths import join
-from lakehouse.silver import ingest_dates
+from lakehouse.publish import open_table, published_versions
+from lakehouse.bronze import list_bronze
 from lakehouse.steps import JobContext
 from lakehouse.tables import TableStore
 
@@ -25,34 +26,38 @@ def table_data(ctx: JobContext, table: str, target: str = "staged") -> TableData
     checks (staged if this run staged it, else published)."""
     spark, paths = ctx.spark, ctx.paths
     store = TableStore(spark, paths)
-    read = store.read_staged if target == "staged" else store.read_published
-    silver = read(paths.silver(table))
-    quarantine = read(paths.quarantine(table))
+    versions = {}
+    if target == "staged":
+        (silver, versions["silver"]), (quarantine, versions["quarantine"]) = (
+            store.read_staged(p, ctx.run_id) for p in (paths.silver(table), paths.quarantine(table)))
+    else:
+        silver, quarantine = (open_table(store, p) for p in (paths.silver(table), paths.quarantine(table)))
     counts = {r["reject_reason"]: r["count"] for r in quarantine.groupBy("reject_reason").count().collect()}
     orders_path = paths.silver(ORDERS)
-    if target == "staged" and store.fs.has_data(store.paths.staged(orders_path)):
-        orders = store.read_staged(orders_path)
-    elif store.fs.has_data(orders_path):
-        orders = store.read_published(orders_path)
+    if target == "staged" and store.has_staged(orders_path, ctx.run_id):
+        orders = store.read_staged(orders_path, ctx.run_id)[0]
+    elif paths.relative(orders_path) in published_versions(store):
+        orders = open_table(store, orders_path)
     else:
         orders = None
-    bronze = paths.bronze(table)
+    bronze = list_bronze(store.fs, paths.bronze(table))       # the lines the Silver job read
     return TableData(
         table=table, rows=silver, date_column=TABLES[table].date_column,
-        bronze_lines=spark.read.text(bronze).count(), quarantine_counts=counts,
-        expected_dates=ingest_dates(store.fs, bronze), references={ORDERS: orders})
+        bronze_lines=spark.read.text(bronze.files).count(), quarantine_counts=counts,
+        expected_dates=bronze.dates, references={ORDERS: orders},
+        versions=versions)
 
 
 def check_table(ctx: JobContext, table: str, checks: Sequence[Check],
-                target: str = "staged") -> tuple[list[CheckResult], int]:
-    """The table's check results and how many Silver rows they looked at."""
+                target: str = "staged") -> tuple[list[CheckResult], TableData]:
+    """The table's check results, and what they looked at (rows checked, staged versions)."""
     data = table_data(ctx, table, target)
     results = evaluate(data, checks)
     for r in results:
         level = logging.INFO if r.passed else (logging.ERROR if r.blocking else logging.WARNING)
         log.log(level, "DQ %-11s %-34s %-5s %-4s observed: %s | expected: %s", table, r.check,
                 r.severity, "PASS" if r.passed else "FAIL", r.observed, r.expected)
-    return results, data.rows_checked
+    return results, data
 
 
 def record_results(ctx: JobContext, results: Sequence[CheckResult]) -> str:

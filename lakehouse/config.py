@@ -106,7 +106,7 @@ class Paths:
     gold: str
     dq: str
     staging: str
-    trash: str
+    publish: str
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,7 @@ class SparkConfig:
     app_name: str
     shuffle_partitions: int = field(metadata=POSITIVE)
     driver_memory: str = field(metadata=MEMORY)
+    jar_cache: str                   # where Delta Lake's jars are resolved to, once per machine
     conf: dict[str, str]
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse.publish import read_input
 from lakehouse.steps import JobContext, StepResult
 from lakehouse.tables import TableStore
 
@@ -33,18 +34,22 @@ def sum_if(value: str, condition: Column) -> Column:
 
 
 def read_silver(ctx: JobContext, table: str) -> DataFrame:
-    return TableStore(ctx.spark, ctx.paths).read_published(ctx.paths.silver(table))
+    """This run's gated Silver version if it staged one, else the published one."""
+    return read_input(ctx, ctx.paths.silver(table))
 
 
 def read_gold(ctx: JobContext, table: str) -> DataFrame:
-    return TableStore(ctx.spark, ctx.paths).read_published(ctx.paths.gold(table))
+    return read_input(ctx, ctx.paths.gold(table))
 
 
 def write_gold(ctx: JobContext, df: DataFrame, table: str, rows_read: int,
                partition_by: Sequence[str] = ()) -> StepResult:
-    """Write a Gold table atomically: one file for a daily table, one per date when partitioned."""
+    """Stage the run's new version of a Gold table: one file for a daily table, one per date
+    when partitioned. The run's publish step commits it with everything else the run wrote."""
     out = df.repartition(*partition_by) if partition_by else df.coalesce(1)
+    store = TableStore(ctx.spark, ctx.paths)
     target = ctx.paths.gold(table)
-    TableStore(ctx.spark, ctx.paths).write_atomic(out, target, partition_by)
-    return StepResult(rows_read=rows_read, rows_written=ctx.spark.read.parquet(target).count(),
-                      outputs=[target])
+    store.write_staged(out, target, ctx.run_id, partition_by)
+    return StepResult(rows_read=rows_read,
+                      rows_written=store.read_staged(target, ctx.run_id)[0].count(),
+                      outputs=[ctx.paths.staged(target, ctx.run_id)])

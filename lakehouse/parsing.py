@@ -1,7 +1,8 @@
-"""Reading Bronze as text and parsing it by the strict rules of SPEC §6, with built-in
+"""Parsing Bronze lines by the contract's strict rules (docs/contract.md), with built-in
 functions only (no Python UDFs), so it runs at JVM speed on any cluster.
 
 Spark's JSON reader is lenient where the contract is strict; each gap is closed here:
+- invalid UTF-8: Jackson decodes it to U+FFFD; `is_valid_utf8` on the raw bytes catches it;
 - single quotes, NaN/Infinity, comments, unquoted names: Jackson options switched off, and a
   corrupt-record column tells a parse failure from `{}`;
 - trailing text after the closing brace (Jackson stops at the object's end): a structural
@@ -11,7 +12,7 @@ Spark's JSON reader is lenient where the contract is strict; each gap is closed 
 """
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -37,21 +38,6 @@ MAX_NESTING = 4
 
 _TS_GRAMMAR = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
                r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$")
-
-
-def read_lines(spark: SparkSession, path: str) -> DataFrame:
-    """Every line of a Bronze table as (raw_record, source_file, ingest_date).
-
-    Hadoop's line reader ends a line at \\n, \\r\\n or \\r and keeps blank lines, as §6 asks.
-    """
-    df = spark.read.text(path)
-    ingest_date = (F.col("ingest_date").cast("date") if "ingest_date" in df.columns
-                   else F.lit(None).cast("date"))
-    return df.select(
-        F.col("value").alias("raw_record"),
-        F.col("_metadata.file_path").alias("source_file"),
-        ingest_date.alias("ingest_date"),
-    )
 
 
 def single_json_object(raw: Column) -> Column:
@@ -126,7 +112,10 @@ def parse_fields(raw: DataFrame, fields: tuple[str, ...]) -> DataFrame:
     # `_p` is its own column so the JSON is parsed once per line: Spark keeps a projection
     # that is referenced many times instead of inlining it into every reference.
     parsed = raw.select("*", parse_object(F.col("raw_record"), fields).alias("_p"))
-    is_object = single_json_object(F.col("raw_record")) & F.col("_p")[CORRUPT].isNull()
+    # RFC 8259 JSON is UTF-8: a line with invalid UTF-8 is not a JSON object (its exact bytes
+    # stay in raw_record; Jackson would have replaced them with U+FFFD, silently)
+    is_object = (F.expr("is_valid_utf8(raw_record)") & single_json_object(F.col("raw_record"))
+                 & F.col("_p")[CORRUPT].isNull())
     return parsed.select(
         "raw_record", "source_file", "ingest_date", is_object.alias("is_object"),
         *[blank_to_null(F.col("_p")[f]).alias(f"r_{f}") for f in fields])

@@ -58,18 +58,25 @@ class DataPaths:
     def gold(self, table: str) -> str:
         return join(self.root, self.layout.gold, table)
 
-    def staged(self, published: str) -> str:
-        """The staging twin of a published path (same filesystem, so a rename swaps it in)."""
-        return join(self.root, self.layout.staging, self._relative(published))
+    def staged(self, published: str, run_id: str) -> str:
+        """Where run `run_id` stages its new version of `published` until the run publishes."""
+        return join(self.staging_dir(run_id), self.relative(published))
 
-    def trash_prefix(self, published: str) -> str:
-        """Trashed versions of `published` are `<prefix>.<token>`."""
-        return join(self.root, self.layout.trash, self._relative(published))
+    def staging_dir(self, run_id: str) -> str:
+        return join(self.root, self.layout.staging, run_id)
 
     @property
-    def work_dirs(self) -> tuple[str, str]:
-        """Where staged and trashed versions live between a write and its publish."""
-        return join(self.root, self.layout.staging), join(self.root, self.layout.trash)
+    def staging_root(self) -> str:
+        return join(self.root, self.layout.staging)
+
+    @property
+    def publish_current(self) -> str:
+        """The commit point: which version of every table the latest published run left."""
+        return join(self.root, self.layout.publish, "current.json")
+
+    def run_record(self, run_id: str) -> str:
+        """A run's gate results and what it published (and so what every table said after it)."""
+        return join(self.root, self.layout.publish, "runs", f"{run_id}.json")
 
     @property
     def dq_results(self) -> str:
@@ -79,7 +86,8 @@ class DataPaths:
     def dq_reports(self) -> str:
         return join(self.root, self.layout.dq, "reports")
 
-    def _relative(self, path: str) -> str:
+    def relative(self, path: str) -> str:
+        """`path` relative to the data root (`silver/orders`): how the publish record names it."""
         prefix = self.root.rstrip("/") + "/"
         if not path.startswith(prefix):
             raise ValueError(f"{path} is not under the data root {self.root}")

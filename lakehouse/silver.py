@@ -1,51 +1,33 @@
-"""The I/O of the Bronze -> Silver jobs: read a Bronze table's lines, conform the classified rows
-to the contract, stage Silver and quarantine, and publish them after the data-quality gate.
+"""The I/O of the Bronze -> Silver jobs: read a Bronze table's lines, stage Silver and
+quarantine as the run's new versions (published by the run's publish step, after the gate).
 
 The table-specific part is each job's pure `transform(raw, ...)`.
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import re
 import time
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse.bronze import list_bronze, read_lines
 from lakehouse.contract import QUARANTINE_SCHEMA, TABLES, column_names
 from lakehouse.errors import BadInputError
-from lakehouse.parsing import read_lines
 from lakehouse.steps import JobContext, StepResult
 from lakehouse.storage import Storage
 from lakehouse.tables import TableStore
 
 log = logging.getLogger(__name__)
 
-_INGEST_PARTITION = re.compile(r"^ingest_date=(\d{4}-\d{2}-\d{2})$")
-
-
 def extract_bronze(ctx: JobContext, table: str) -> DataFrame:
     """Every line of Bronze `table` as (raw_record, source_file, ingest_date)."""
-    bronze = ctx.paths.bronze(table)
-    if not Storage(ctx.spark).exists(bronze):
-        raise BadInputError(f"Bronze table {table} not found at {bronze}; "
-                            "generate it first (python ingestion/generate_all.py)")
-    return read_lines(ctx.spark, bronze)
-
-
-def ingest_dates(fs: Storage, bronze: str) -> list[dt.date]:
-    """The dates of a Bronze table's `ingest_date=YYYY-MM-DD` partitions, in order."""
-    dates = []
-    for name in fs.list_names(bronze):
-        match = _INGEST_PARTITION.match(name)
-        if match:
-            try:
-                dates.append(dt.date.fromisoformat(match.group(1)))
-            except ValueError:
-                continue
-    return sorted(dates)
+    try:
+        listing = list_bronze(Storage(ctx.spark), ctx.paths.bronze(table))
+    except BadInputError as exc:
+        raise BadInputError(f"Bronze table {table} {exc}") from None
+    return read_lines(ctx.spark, listing)
 
 
 def silver_rows(classified: DataFrame, table: str) -> DataFrame:
@@ -70,8 +52,10 @@ def stage_silver(ctx: JobContext, table: str, classified: DataFrame) -> StepResu
         classified_at = time.perf_counter()
         date_column = TABLES[table].date_column
         silver = silver_rows(classified, table)
-        store.write_staged(silver.repartition(date_column), ctx.paths.silver(table), (date_column,))
-        store.write_staged(quarantine_rows(classified).coalesce(1), ctx.paths.quarantine(table))
+        store.write_staged(silver.repartition(date_column), ctx.paths.silver(table), ctx.run_id,
+                           (date_column,))
+        store.write_staged(quarantine_rows(classified).coalesce(1), ctx.paths.quarantine(table),
+                           ctx.run_id)
         log.info("silver %s: classified in %.2fs, written in %.2fs", table,
                  classified_at - started, time.perf_counter() - classified_at)
     finally:
@@ -80,25 +64,14 @@ def stage_silver(ctx: JobContext, table: str, classified: DataFrame) -> StepResu
     result = StepResult(
         rows_read=written + sum(counts.values()), rows_written=written,
         rows_quarantined=sum(counts.values()),
-        outputs=[ctx.paths.staged(ctx.paths.silver(table)),
-                 ctx.paths.staged(ctx.paths.quarantine(table))],
+        outputs=[ctx.paths.staged(ctx.paths.silver(table), ctx.run_id),
+                 ctx.paths.staged(ctx.paths.quarantine(table), ctx.run_id)],
         details={"rejects": dict(sorted(counts.items()))})
     log.info("silver %s staged: %d read, %d valid, %d quarantined %s", table, result.rows_read,
              written, result.rows_quarantined, result.details["rejects"])
     return result
 
 
-def staged_tables(store: TableStore) -> list[str]:
-    """The Silver tables with a staged version waiting for the gate."""
-    return [t for t in TABLES if store.has_staged(store.paths.silver(t))]
-
-
-def publish_silver(store: TableStore, table: str) -> None:
-    """Publish the staged Silver table and its quarantine (call only after the DQ gate passed)."""
-    for published in (store.paths.quarantine(table), store.paths.silver(table)):
-        if store.has_staged(published):
-            store.publish(published)
-        elif store.fs.has_data(published):
-            log.info("%s: nothing staged, the published version stays (already published?)", published)
-        else:
-            raise BadInputError(f"{published}: nothing staged to publish; run the Silver job first")
+def staged_silver_tables(store: TableStore, run_id: str) -> list[str]:
+    """The Silver tables run `run_id` staged (what its gate checks)."""
+    return [t for t in TABLES if store.has_staged(store.paths.silver(t), run_id)]

@@ -1,27 +1,15 @@
 """Filesystem operations through Hadoop's FileSystem API, so they work on file://, hdfs:// and
-s3a:// alike, and the atomic swap every write relies on.
-
-Publishing protocol (write-audit-publish and every Gold write):
-  1. the new version is fully written to a staging path on the same filesystem;
-  2. the published directory, if any, is renamed to a trash path;
-  3. the staged directory is renamed to the published path;
-  4. the trash copy is deleted.
-A crash between 2 and 3 leaves the old version in trash; `recover()` (run before every write and
-every read of a published table by the jobs) renames it back. Directory renames are atomic on
-local filesystems and HDFS. On S3 a rename is a copy: there, use a table format (Delta, Iceberg)
-or a pointer file instead; see docs/architecture.md.
+s3a:// alike: existence, listing, deleting, and small text files written atomically (the publish
+records). Tables are Delta tables (lakehouse/tables.py), whose commits are atomic on their own.
 """
 from __future__ import annotations
 
-import logging
 import uuid
 
 from pyspark.sql import SparkSession
 
 from lakehouse.localfs import write_text_atomic
 from lakehouse.paths import is_local, local_path
-
-log = logging.getLogger(__name__)
 
 
 class Storage:
@@ -53,13 +41,14 @@ class Storage:
             raise OSError(f"rename failed: {src} -> {dst}")
 
     def list_names(self, uri: str) -> list[str]:
+        return [name for name, _ in self.list_status(uri)]
+
+    def list_status(self, uri: str) -> list[tuple[str, bool]]:
+        """(name, is_directory) of each entry of a directory, by name; [] when it is missing."""
         if not self.exists(uri):
             return []
-        return sorted(str(s.getPath().getName()) for s in self._fs(uri).listStatus(self._path(uri)))
-
-    def has_data(self, uri: str) -> bool:
-        """True when the directory holds a complete Spark output (its _SUCCESS marker)."""
-        return self.exists(f"{uri.rstrip('/')}/_SUCCESS")
+        return sorted((str(s.getPath().getName()), bool(s.isDirectory()))
+                      for s in self._fs(uri).listStatus(self._path(uri)))
 
     def write_text(self, uri: str, text: str) -> None:
         """Write a small text file atomically (temp name in the same directory, then rename).
@@ -89,25 +78,3 @@ class Storage:
             return "\n".join(lines)
         finally:
             reader.close()
-
-    # --- atomic publish -------------------------------------------------------------------
-
-    def recover(self, published: str, trash_dir_of: str) -> None:
-        """Undo a publish that died between its two renames: put the trashed version back."""
-        if self.exists(published):
-            return
-        parent, name = trash_dir_of.rsplit("/", 1)
-        candidates = [n for n in self.list_names(parent) if n.startswith(f"{name}.")]
-        if candidates:
-            restored = f"{parent}/{candidates[-1]}"
-            log.warning("restoring %s from %s (a previous publish was interrupted)", published, restored)
-            self.rename(restored, published)
-
-    def swap_in(self, staged: str, published: str, trash: str) -> None:
-        """Replace `published` with the complete `staged` directory (see the module docstring)."""
-        if not self.has_data(staged):
-            raise OSError(f"refusing to publish {staged}: it has no _SUCCESS marker (incomplete write)")
-        if self.exists(published):
-            self.rename(published, trash)
-        self.rename(staged, published)
-        self.delete(trash)

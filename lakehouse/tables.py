@@ -1,10 +1,14 @@
-"""Reading and writing tables: staged writes, atomic publish, published reads.
+"""Tables: published Delta tables by path, and each run's staged versions.
 
-Readers of a published path only ever see a complete version: every write goes to the staging
-twin of the path first and is swapped in by `publish` (see lakehouse/storage.py).
+Every published Silver, quarantine and Gold table is a Delta table. A run writes its new version
+of a table as a staged version under `_staging/<run_id>/`; `lakehouse/publish.py` commits it to
+the published path (one atomic Delta commit per table, tagged with the run id) and records the
+run's versions at one commit point. Readers open the published version through
+`lakehouse.publish.open_table`.
 """
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -17,6 +21,9 @@ from lakehouse.storage import Storage
 
 log = logging.getLogger(__name__)
 
+DELTA = "delta"
+STAGED_MARKER = "_STAGED"
+
 
 class TableStore:
     def __init__(self, spark: SparkSession, paths: DataPaths):
@@ -24,43 +31,95 @@ class TableStore:
         self.paths = paths
         self.fs = Storage(spark)
 
-    def recover(self, published: str) -> None:
-        self.fs.recover(published, self.paths.trash_prefix(published))
+    # --- any Delta table ------------------------------------------------------------------
 
-    def write_staged(self, df: DataFrame, published: str, partition_by: Sequence[str] = ()) -> str:
-        """Write `df` as the staged version of `published` (replacing any stale staged one)."""
-        staged = self.paths.staged(published)
+    # Versions, run tags and partition columns are read from the table's transaction log (the
+    # JSON commit files of the open Delta protocol) instead of through DeltaTable.history() and
+    # .detail(), each of which is a Spark job: a run asks these questions dozens of times.
+
+    def is_table(self, path: str) -> bool:
+        return self.fs.exists(f"{path.rstrip('/')}/_delta_log")
+
+    def _commits(self, path: str) -> list[int]:
+        log_dir = f"{path.rstrip('/')}/_delta_log"
+        return sorted(int(n[:-5]) for n in self.fs.list_names(log_dir)
+                      if n.endswith(".json") and n[:-5].isdigit())
+
+    def _actions(self, path: str, version: int) -> list[dict]:
+        text = self.fs.read_text(f"{path.rstrip('/')}/_delta_log/{version:020d}.json")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def latest_version(self, path: str) -> int:
+        commits = self._commits(path)
+        if not commits:
+            raise BadInputError(f"{path}: not a Delta table (no commits in its _delta_log)")
+        return commits[-1]
+
+    def version_committed_by(self, path: str, run_id: str, look_back: int = 20) -> int | None:
+        """The version of `path` that run `run_id` committed, if it did (its commits carry the run
+        id as Delta's `userMetadata`): what makes re-running a publish safe."""
+        if not self.is_table(path):
+            return None
+        for version in reversed(self._commits(path)[-look_back:]):
+            info = next((a["commitInfo"] for a in self._actions(path, version) if "commitInfo" in a), {})
+            if info.get("userMetadata") == run_id:
+                return version
+        return None
+
+    def read_version(self, path: str, version: int) -> DataFrame:
+        return self.spark.read.format(DELTA).option("versionAsOf", version).load(path)
+
+    def write(self, df: DataFrame, path: str, run_id: str, partition_by: Sequence[str] = ()) -> int:
+        """Replace the table's content in one atomic Delta commit tagged with `run_id`; returns
+        the new version. The previous versions stay readable (time travel) until VACUUM."""
+        writer = (df.write.format(DELTA).mode("overwrite").option("overwriteSchema", "true")
+                  .option("userMetadata", run_id))
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.save(path)
+        return self.latest_version(path)
+
+    # --- staged versions ------------------------------------------------------------------
+    # A staged version is private to its run until the publish, so it is plain Parquet (a Delta
+    # commit costs seconds): complete once its marker, written after the data, names it. The
+    # marker's token is the staged version the data-quality gate is recorded against.
+
+    def _marker(self, published: str, run_id: str) -> str:
+        return f"{self.paths.staged(published, run_id)}/{STAGED_MARKER}"
+
+    def write_staged(self, df: DataFrame, published: str, run_id: str,
+                     partition_by: Sequence[str] = ()) -> str:
+        """Write `df` as run `run_id`'s staged version of `published`; returns its version token."""
+        staged = self.paths.staged(published, run_id)
         self.fs.delete(staged)
         writer = df.write.mode("overwrite")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.parquet(staged)
-        return staged
+        token = uuid.uuid4().hex[:12]
+        self.fs.write_text(self._marker(published, run_id),
+                           json.dumps({"version": token, "partition_by": list(partition_by)}))
+        return token
 
-    def has_staged(self, published: str) -> bool:
-        """True when a staged version exists, complete or not (publish refuses an incomplete one)."""
-        return self.fs.exists(self.paths.staged(published))
+    def staged_info(self, published: str, run_id: str) -> dict | None:
+        """{"version", "partition_by"} of the complete staged version, None when there is none."""
+        marker = self._marker(published, run_id)
+        return json.loads(self.fs.read_text(marker)) if self.fs.exists(marker) else None
 
-    def publish(self, published: str) -> None:
-        """Swap the staged version in; the previous version stays whole until the swap."""
-        self.recover(published)
-        trash = f"{self.paths.trash_prefix(published)}.{uuid.uuid4().hex[:12]}"
-        self.fs.swap_in(self.paths.staged(published), published, trash)
-        log.info("published %s", published)
+    def has_staged(self, published: str, run_id: str) -> bool:
+        return self.staged_info(published, run_id) is not None
 
-    def write_atomic(self, df: DataFrame, published: str, partition_by: Sequence[str] = ()) -> None:
-        self.write_staged(df, published, partition_by)
-        self.publish(published)
+    def read_staged(self, published: str, run_id: str) -> tuple[DataFrame, str]:
+        """The staged version of `published` and its token (what a gate is recorded against)."""
+        info = self.staged_info(published, run_id)
+        if info is None:
+            raise BadInputError(f"{self.paths.staged(published, run_id)}: no staged version to "
+                                f"check; run the Silver job first (with the same --run-id {run_id})")
+        return self.spark.read.parquet(self.paths.staged(published, run_id)), info["version"]
 
-    def read_published(self, published: str) -> DataFrame:
-        self.recover(published)
-        if not self.fs.has_data(published):
-            raise BadInputError(f"{published}: no published table there; run the step that "
-                                "writes it first (python orchestrator.py runs them in order)")
-        return self.spark.read.parquet(published)
-
-    def read_staged(self, published: str) -> DataFrame:
-        staged = self.paths.staged(published)
-        if not self.fs.has_data(staged):
-            raise BadInputError(f"{staged}: no staged version to check; run the Silver job first")
-        return self.spark.read.parquet(staged)
+    def staged_tables(self, run_id: str) -> list[str]:
+        """Every table run `run_id` staged completely, as paths relative to the data root."""
+        staging = self.paths.staging_dir(run_id)
+        return [f"{layer}/{name}" for layer in self.fs.list_names(staging)
+                for name in self.fs.list_names(f"{staging}/{layer}")
+                if self.fs.exists(f"{staging}/{layer}/{name}/{STAGED_MARKER}")]

@@ -46,19 +46,21 @@ PLAN: tuple[StepSpec, ...] = (
              ("generate",), after=("silver_payments",)),
     StepSpec("dq_checks", "data_quality.check_all", "data-quality gate on the staged Silver tables",
              SILVER),
-    StepSpec("publish_silver", "spark_jobs.publish_silver", "publish Silver and quarantine",
-             ("dq_checks",)),
+    # Gold reads the run's gated Silver and stages its tables; nothing is published yet.
     # The features job is the longest Gold step: it starts first, beside the daily tables.
     StepSpec("gold_user_daily_features", "spark_jobs.gold_user_daily_features",
-             "Gold user_daily_features (ML)", ("publish_silver",)),
+             "Gold user_daily_features (ML)", ("dq_checks",)),
     StepSpec("gold_events_daily", "spark_jobs.gold_events_daily", "Gold events_daily",
-             ("publish_silver",)),
+             ("dq_checks",)),
     StepSpec("gold_orders_daily", "spark_jobs.gold_orders_daily", "Gold orders_daily",
-             ("publish_silver",)),
+             ("dq_checks",)),
     StepSpec("gold_payments_daily", "spark_jobs.gold_payments_daily", "Gold payments_daily",
-             ("publish_silver",)),
+             ("dq_checks",)),
     StepSpec("gold_daily_business_metrics", "spark_jobs.gold_daily_business_metrics",
              "Gold daily_business_metrics", DAILY_GOLD),
+    # One commit point for everything the run wrote (Silver, quarantine, Gold).
+    StepSpec("publish", "spark_jobs.publish", "publish the run: Silver, quarantine and Gold at once",
+             ("dq_checks", "gold_user_daily_features", "gold_daily_business_metrics")),
 )
 STEPS: dict[str, StepSpec] = {s.name: s for s in PLAN}
 STEP_NAMES = tuple(STEPS)

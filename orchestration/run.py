@@ -39,6 +39,9 @@ class Run:
                 self.records[name].status = "reused" if name in done_before else "not_planned"
         self.status, self.exit_code = "running", None
         self.resumed_from = previous["run_id"] if previous else None
+        # the id its staged tables, gate and publish are recorded under: a resumed run continues
+        # the original run's
+        self.data_run_id = previous.get("data_run_id", previous["run_id"]) if previous else run_id
 
     @property
     def dq(self) -> dict | None:
@@ -47,7 +50,7 @@ class Run:
     def save(self) -> None:
         write_json_atomic(self.manifest_path, {
             "run_id": self.run_id, "status": self.status, "exit_code": self.exit_code,
-            "resumed_from": self.resumed_from,
+            "resumed_from": self.resumed_from, "data_run_id": self.data_run_id,
             "started_at": dt.datetime.fromtimestamp(self.started, dt.timezone.utc).isoformat(),
             "duration_s": round(time.time() - self.started, 3),
             "mode": self.mode, "data_root": self.data_root, "log_file": str(self.log_file),

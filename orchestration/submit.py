@@ -44,8 +44,9 @@ def submit_command(spec: StepSpec, cfg: Config, data_root: str, run_id: str,
             "--data-root", data_root, "--run-id", run_id]
     if not spec.spark:
         return [sys.executable, *args]
+    from lakehouse.spark import spark_submit_args
     return [spark_submit_executable(), "--master", cfg.spark.master,
-            "--driver-memory", cfg.spark.driver_memory,
+            "--driver-memory", cfg.spark.driver_memory, *spark_submit_args(cfg.spark),
             "--conf", "spark.sql.session.timeZone=UTC", "--py-files", str(code_zip), *args]
 
 

@@ -63,3 +63,8 @@ def paths_for(root: Path, cfg: Config) -> DataPaths:
 def context_for(spark: SparkSession, root: Path, cfg: Config, run_id: str = "test_run") -> JobContext:
     """A step's context on a data root, sharing the suite's session."""
     return JobContext(cfg, paths_for(root, cfg), run_id, lambda: spark)
+
+
+def read_table(spark: SparkSession, path):
+    """A published table as any Delta reader sees it (its latest version)."""
+    return spark.read.format("delta").load(str(path))

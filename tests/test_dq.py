@@ -12,6 +12,8 @@ import orchestrator
 from data_quality.engine import WARN, Check, TableData, evaluate
 from data_quality.suite import SUITE
 
+from conftest import read_table
+
 DAY1, DAY2, DAY3 = dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 3)
 SCHEMA = "id string, status string, amount int, d date"
 
@@ -123,7 +125,7 @@ def test_a_failed_gate_publishes_nothing_and_is_recorded(spark, tiny_cfg, copy_r
     assert history.select("run_id").distinct().count() == runs_before + 1
     manifest = json.loads(max((root / "logs").glob("run_*.json"), key=lambda p: p.stat().st_mtime).read_text())
     statuses = {s["name"]: s["status"] for s in manifest["steps"]}
-    assert statuses["dq_checks"] == "failed" and statuses["publish_silver"] == "skipped"
+    assert statuses["dq_checks"] == "failed" and statuses["publish"] == "skipped"
     assert statuses["gold_user_daily_features"] == "skipped"
     report = (data / "dq" / "reports" / f"{manifest['run_id']}.md").read_text()
     n_checks = sum(len(checks(tiny_cfg)) for checks in SUITE.values())
@@ -144,12 +146,12 @@ def test_check_script_gates_and_publishes_one_table(spark, tiny_cfg, copy_run, c
     assert "no staged version to check; run the Silver job first" in capsys.readouterr().err
     part = root / "bronze" / "orders" / "ingest_date=2026-01-03" / "part-00000.jsonl"
     part.write_bytes(part.read_bytes() + b'{"order_id": 424242}\n')   # one more reject
-    bronze_to_silver_orders.run(context_for(spark, root, tiny_cfg))
-    published_before = spark.read.parquet(str(root / "quarantine" / "orders")).count()
+    bronze_to_silver_orders.run(context_for(spark, root, tiny_cfg, run_id="manual_1"))
+    published_before = read_table(spark, root / "quarantine" / "orders").count()
     assert check_main("orders", check_orders.checks, args + ["--publish", "--run-id", "manual_1"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["details"]["dq"]["failed_error"] == 0
-    assert spark.read.parquet(str(root / "quarantine" / "orders")).count() == published_before + 1
+    assert read_table(spark, root / "quarantine" / "orders").count() == published_before + 1
     assert (root / "dq" / "reports" / "manual_1.md").exists()
 
 

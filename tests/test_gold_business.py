@@ -12,6 +12,8 @@ from spark_jobs import gold_events_daily as events_job
 from spark_jobs import gold_orders_daily as orders_job
 from spark_jobs import gold_payments_daily as payments_job
 
+from conftest import read_table
+
 D = Decimal
 DAY1, DAY2, DAY3 = dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 3)
 T = dt.datetime(2026, 1, 1, 12, 0)
@@ -151,7 +153,7 @@ def test_daily_business_metrics_fills_missing_sources(spark, tiny_cfg):
 ])
 def test_published_gold_tables_have_the_spec_schema(spark, tiny_run, table, columns):
     path = tiny_run / "data" / "gold" / table
-    df = spark.read.parquet(str(path))
+    df = read_table(spark, path)
     assert [(f.name, f.dataType.simpleString()) for f in df.schema.fields] == columns
     assert df.count() == 3                                     # the tiny profile's three days
     assert len(list(path.glob("*.parquet"))) == 1              # one un-partitioned file
@@ -161,10 +163,10 @@ def test_rerunning_a_gold_job_gives_identical_rows(spark, tiny_cfg, copy_run):
     from conftest import context_for
     root = copy_run() / "data"
     ctx = context_for(spark, root, tiny_cfg)
-    before = spark.read.parquet(str(root / "gold" / "daily_business_metrics")).collect()
+    before = read_table(spark, root / "gold" / "daily_business_metrics").collect()
     events_job.run(ctx)
     master_job.run(ctx)
-    after = spark.read.parquet(str(root / "gold" / "daily_business_metrics"))
+    after = read_table(spark, root / "gold" / "daily_business_metrics")
     assert_df_equality(after, spark.createDataFrame(before, after.schema), ignore_row_order=True)
 
 

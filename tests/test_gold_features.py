@@ -9,6 +9,8 @@ from pyspark.sql import functions as F
 
 from spark_jobs import gold_user_daily_features as features_job
 
+from conftest import read_table
+
 D = Decimal
 ZERO = D("0.00")
 THRESHOLD = 200.0
@@ -89,7 +91,7 @@ def test_later_activity_never_changes_earlier_rows(spark):
 
 def test_published_features_schema_and_partitioning(spark, tiny_run):
     path = tiny_run / "data" / "gold" / "user_daily_features"
-    df = spark.read.parquet(str(path))
+    df = read_table(spark, path)
     # a Hive-style partition column is read back last
     spec_order_date_last = [c for c in COLUMNS if c[0] != "date"] + [("date", "date")]
     assert [(f.name, f.dataType.simpleString()) for f in df.schema.fields] == spec_order_date_last

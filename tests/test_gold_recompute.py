@@ -8,11 +8,13 @@ from decimal import Decimal
 
 from reference import enum, money, silver_rows, timestamp, usd
 
+from conftest import read_table
+
 ZERO = Decimal("0.00")
 
 
 def published(spark, root, table) -> dict:
-    return {r["date"]: r.asDict() for r in spark.read.parquet(str(root / "data" / "gold" / table)).collect()}
+    return {r["date"]: r.asDict() for r in read_table(spark, root / "data" / "gold" / table).collect()}
 
 
 def test_orders_daily_matches_an_independent_recomputation(spark, tiny_run, tiny_cfg):

@@ -57,7 +57,7 @@ def test_a_full_run_succeeds_with_log_manifest_and_gold(tiny_run):
     for name in orchestrator.STEP_NAMES:
         assert f"step {name}: attempt 1/2 started" in log and f"step {name}: attempt 1 succeeded" in log
     for table in GOLD:
-        assert (tiny_run / "data" / "gold" / table / "_SUCCESS").exists()
+        assert (tiny_run / "data" / "gold" / table / "_delta_log").is_dir()
 
 
 def flaky(monkeypatch, step: str, failures: int):
@@ -100,10 +100,10 @@ def test_a_failing_step_stops_the_run_and_resume_completes_it(copy_run, monkeypa
     assert failed["status"] == "failed" and failed["exit_code"] == 1
     assert statuses(failed) == {
         "generate": "not_planned", "silver_orders": "not_planned", "silver_payments": "not_planned",
-        "silver_user_events": "not_planned", "dq_checks": "not_planned", "publish_silver": "not_planned",
+        "silver_user_events": "not_planned", "dq_checks": "not_planned",
         "gold_user_daily_features": "succeeded", "gold_events_daily": "succeeded",
         "gold_orders_daily": "failed", "gold_payments_daily": "skipped",
-        "gold_daily_business_metrics": "skipped"}
+        "gold_daily_business_metrics": "skipped", "publish": "skipped"}
     assert "gold_orders_daily ... FAILED after 2 attempt(s)" in capsys.readouterr().out
 
     monkeypatch.undo()
@@ -112,8 +112,8 @@ def test_a_failing_step_stops_the_run_and_resume_completes_it(copy_run, monkeypa
     assert resumed["resumed_from"] == failed["run_id"] and resumed["status"] == "succeeded"
     assert statuses(resumed)["gold_events_daily"] == "reused"
     assert statuses(resumed)["gold_user_daily_features"] == "reused"
-    assert statuses(resumed)["publish_silver"] == "not_planned"
-    for step in ("gold_orders_daily", "gold_payments_daily", "gold_daily_business_metrics"):
+    assert statuses(resumed)["dq_checks"] == "not_planned"
+    for step in ("gold_orders_daily", "gold_payments_daily", "gold_daily_business_metrics", "publish"):
         assert statuses(resumed)[step] == "succeeded"
 
 
@@ -216,3 +216,30 @@ def test_the_benchmark_takes_a_config_and_removes_its_scratch_directory(tmp_path
     assert "config error: orchestrator.max_retries: expected a value >= 0, got -2" in proc.stderr
     assert "the run exited with code 2 before it started" in proc.stderr
     assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("flag, message", [
+    (["--data-root", "/proc/x"], "config error: data root (--data-root) /proc/x is not usable: "),
+    (["--data-root", "/dev/null/x"], "config error: data root (--data-root) /dev/null/x is not usable: "),
+    (["--log-dir", "/proc/logs"], "config error: log directory (--log-dir, orchestrator.log_dir) "
+                                  "/proc/logs is not usable: "),
+])
+def test_an_unusable_location_is_one_line_and_exit_2(tmp_path, flag, message):
+    args = {"--data-root": str(tmp_path / "data"), "--log-dir": str(tmp_path / "logs")}
+    args[flag[0]] = flag[1]
+    proc = subprocess.run([sys.executable, "orchestrator.py", "--profile", "tiny",
+                           *[x for kv in args.items() for x in kv]],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(message) and proc.stderr.count("\n") == 1, proc.stderr
+    assert not list(tmp_path.rglob("run_*.json"))             # no manifest left "running"
+
+
+def test_a_malformed_bronze_partition_fails_the_step_once_not_retried(tmp_path, capsys):
+    part = tmp_path / "data" / "bronze" / "orders" / "ingest_date=garbage"
+    part.mkdir(parents=True)
+    (part / "part-00000.jsonl").write_text('{"order_id": 1}\n')
+    assert run(tmp_path, "--only", "silver_orders") == 1
+    steps = {s["name"]: s for s in latest_manifest(tmp_path / "logs")["steps"]}
+    assert steps["silver_orders"]["attempts"] == 1
+    assert "ingest_date=garbage: not a Bronze partition" in capsys.readouterr().err

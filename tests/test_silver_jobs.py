@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,12 +10,13 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from lakehouse.contract import BRONZE_TABLES, ORDERS, USER_EVENTS
-from lakehouse.silver import extract_bronze, publish_silver, stage_silver
+from lakehouse.errors import BadInputError
+from lakehouse.silver import extract_bronze, stage_silver
 from lakehouse.tables import TableStore
 from reference import bronze_lines
 from spark_jobs import bronze_to_silver_orders as orders_job
 
-from conftest import REPO, context_for, paths_for
+from conftest import REPO, context_for, read_table
 
 
 def files_of(root: Path) -> dict[str, bytes]:
@@ -27,8 +27,8 @@ def files_of(root: Path) -> dict[str, bytes]:
 def test_every_bronze_line_ends_in_silver_or_quarantine(spark, tiny_run, table):
     data = tiny_run / "data"
     manifest = json.loads((data / "bronze" / "_manifest.json").read_text())["tables"][table]
-    silver = spark.read.parquet(str(data / "silver" / table))
-    quarantine = spark.read.parquet(str(data / "quarantine" / table))
+    silver = read_table(spark, data / "silver" / table)
+    quarantine = read_table(spark, data / "quarantine" / table)
     lines = len(bronze_lines(data / "bronze" / table))
     assert lines == manifest["lines"]
     assert silver.count() + quarantine.count() == lines
@@ -40,7 +40,7 @@ def test_every_bronze_line_ends_in_silver_or_quarantine(spark, tiny_run, table):
 
 
 def test_silver_has_the_contract_schema_and_no_raw_ip(spark, tiny_run):
-    events = spark.read.parquet(str(tiny_run / "data" / "silver" / USER_EVENTS))
+    events = read_table(spark, tiny_run / "data" / "silver" / USER_EVENTS)
     assert [(f.name, f.dataType.simpleString()) for f in events.schema.fields] == [
         ("event_id", "string"), ("user_id", "string"), ("session_id", "string"),
         ("event_type", "string"), ("event_ts", "timestamp"), ("product_id", "string"),
@@ -69,46 +69,32 @@ def test_a_job_failing_on_bad_data_leaves_the_published_version_whole(spark, tin
 
 def test_a_write_killed_midway_is_never_published_and_a_rerun_is_identical(spark, tiny_cfg, copy_run,
                                                                             monkeypatch):
+    from data_quality import check_all
+    from spark_jobs import publish
     root = copy_run() / "data"
-    paths = paths_for(root, tiny_cfg)
-    ctx = context_for(spark, root, tiny_cfg)
+    ctx = context_for(spark, root, tiny_cfg, run_id="killed_run")
     published = files_of(root / "silver" / ORDERS)
-    before = spark.read.parquet(str(root / "silver" / ORDERS))
+    before = read_table(spark, root / "silver" / ORDERS)
     before_rows = before.collect()
-    real_write = TableStore.write_staged
 
-    def killed_before_commit(self, df, target, partition_by=()):
-        staged = real_write(self, df, target, partition_by)
-        Path(staged, "_SUCCESS").unlink()          # the files are there, the commit is not
-        raise KeyboardInterrupt("killed")
+    def killed_before_marker(self, df, target, run_id, partition_by=()):
+        df.write.mode("overwrite").parquet(self.paths.staged(target, run_id))
+        raise KeyboardInterrupt("killed")           # the files are there, the marker is not
 
-    monkeypatch.setattr(TableStore, "write_staged", killed_before_commit)
+    monkeypatch.setattr(TableStore, "write_staged", killed_before_marker)
     with pytest.raises(KeyboardInterrupt):
         orders_job.run(ctx)
     monkeypatch.undo()
-    with pytest.raises(OSError, match="no _SUCCESS marker"):
-        publish_silver(TableStore(spark, paths), ORDERS)
+    with pytest.raises(BadInputError, match="run killed_run staged nothing to publish"):
+        publish.run(ctx)
     assert files_of(root / "silver" / ORDERS) == published
-    assert spark.read.parquet(str(root / "silver" / ORDERS)).count() == len(before_rows)
+    assert read_table(spark, root / "silver" / ORDERS).count() == len(before_rows)
 
-    orders_job.run(ctx)                             # the rerun replaces the stale staged version
-    publish_silver(TableStore(spark, paths), ORDERS)
-    after = spark.read.parquet(str(root / "silver" / ORDERS))
+    orders_job.run(ctx)                             # the rerun replaces the incomplete staged version
+    check_all.run(ctx)
+    publish.run(ctx)
+    after = read_table(spark, root / "silver" / ORDERS)
     assert_df_equality(after, spark.createDataFrame(before_rows, before.schema), ignore_row_order=True)
-
-
-def test_an_interrupted_publish_is_recovered(spark, tiny_cfg, copy_run):
-    root = copy_run() / "data"
-    paths = paths_for(root, tiny_cfg)
-    target = root / "silver" / ORDERS
-    published = files_of(target)
-    # the crash window: old version moved to trash, new one not yet renamed in
-    trash = root / "_trash" / "silver" / f"{ORDERS}.deadbeef"
-    trash.parent.mkdir(parents=True)
-    shutil.move(target, trash)
-    store = TableStore(spark, paths)
-    assert store.read_published(paths.silver(ORDERS)).count() > 0
-    assert files_of(target) == published and not trash.exists()
 
 
 def test_missing_bronze_is_a_clear_error(spark, tiny_cfg, tmp_path):
@@ -135,4 +121,44 @@ def test_job_runs_with_spark_submit_from_the_repo_root(tiny_cfg, copy_run):
     manifest = json.loads((root / "bronze" / "_manifest.json").read_text())["tables"][ORDERS]
     assert result["rows_read"] == manifest["lines"]
     assert result["details"]["rejects"] == manifest["expected_rejects"]
-    assert (root / "_staging" / "silver" / ORDERS / "_SUCCESS").exists()
+    staged = list((root / "_staging").glob(f"*/silver/{ORDERS}/_STAGED"))
+    assert len(staged) == 1                         # complete: its marker is written last
+
+
+def test_only_jsonl_files_in_date_partitions_are_bronze(spark, tiny_cfg, tmp_path, caplog):
+    table = tmp_path / "bronze" / ORDERS
+    part = table / "ingest_date=2026-01-01"
+    part.mkdir(parents=True)
+    (part / "part-00000.jsonl").write_bytes(b'{"order_id": 1}\n<html>\n')
+    (part / "notes.txt").write_text("this file is not data\n")
+    (table / "backup").mkdir()
+    (table / "backup" / "old.jsonl").write_text('{"order_id": 2}\n')
+    (part / ".part-00000.jsonl.crc").write_bytes(b"\x00")        # hidden: skipped silently
+    result = orders_job.run(context_for(spark, tmp_path, tiny_cfg))
+    assert (result.rows_read, result.rows_quarantined) == (2, 2)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("ignored 2 entries that are not Bronze" in w and "backup/" in w
+               and "ingest_date=2026-01-01/notes.txt" in w for w in warnings), warnings
+
+
+def test_a_malformed_partition_date_is_bad_input_naming_the_directory(spark, tiny_cfg, tmp_path):
+    for name in ("ingest_date=2026-01-01", "ingest_date=garbage"):
+        (tmp_path / "bronze" / ORDERS / name).mkdir(parents=True)
+        (tmp_path / "bronze" / ORDERS / name / "part-00000.jsonl").write_text('{"order_id": 1}\n')
+    with pytest.raises(BadInputError, match=r"Bronze table orders has .*/bronze/orders/"
+                                            r"ingest_date=garbage: not a Bronze partition"):
+        orders_job.run(context_for(spark, tmp_path, tiny_cfg))
+
+
+def test_a_line_of_invalid_utf8_is_quarantined_with_its_exact_bytes(spark, tiny_cfg, tmp_path):
+    part = tmp_path / "bronze" / ORDERS / "ingest_date=2026-01-01"
+    part.mkdir(parents=True)
+    line = (b'{"order_id":1,"user_id":"caf\xe9","order_ts":"2026-01-01T10:00:00Z",'
+            b'"updated_at":"2026-01-01T10:00:00Z","price":5,"quantity":1,"total_amount":5,'
+            b'"currency":"USD","status":"placed"}')
+    (part / "part-00000.jsonl").write_bytes(line + b"\n")
+    ctx = context_for(spark, tmp_path, tiny_cfg, run_id="utf8")
+    result = orders_job.run(ctx)
+    assert result.details["rejects"] == {"malformed_json": 1}
+    staged = spark.read.parquet(ctx.paths.staged(ctx.paths.quarantine(ORDERS), "utf8"))
+    assert staged.select(F.hex(F.col("raw_record").cast("binary"))).first()[0] == line.hex().upper()

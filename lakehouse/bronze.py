@@ -1,0 +1,98 @@
+"""What counts as Bronze, and reading it as lines.
+
+A Bronze table is `<table>/ingest_date=YYYY-MM-DD/*.jsonl`, and only that: any other entry (a
+`backup/` directory, a `notes.txt` in a partition) is named in one warning and never read;
+hidden entries (`.`/`_`) are skipped silently, as Spark does. A partition directory whose date
+is not a date (`ingest_date=garbage`) is a bad-input error naming it: it holds data someone
+meant to load, and guessing its day would put rows in the wrong partition.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.errors import BadInputError
+from lakehouse.storage import Storage
+
+log = logging.getLogger(__name__)
+
+PARTITION = "ingest_date"
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class BronzeListing:
+    table: str                               # the table's URI
+    partitions: dict[dt.date, list[str]]     # ingest date -> its .jsonl files, in order
+    ignored: list[str]                       # entries that are not Bronze, relative to the table
+
+    @property
+    def files(self) -> list[str]:
+        return [f for day in sorted(self.partitions) for f in self.partitions[day]]
+
+    @property
+    def dates(self) -> list[dt.date]:
+        return sorted(self.partitions)
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def list_bronze(fs: Storage, table: str) -> BronzeListing:
+    """The Bronze files of `table` by ingest date; raises BadInputError for a partition whose
+    date does not parse, or when there is no Bronze at all."""
+    if not fs.exists(table):
+        raise BadInputError(f"not found at {table}; generate it first "
+                            "(python ingestion/generate_all.py)")
+    partitions: dict[dt.date, list[str]] = {}
+    ignored: list[str] = []
+    for name, is_dir in fs.list_status(table):
+        if _hidden(name):
+            continue
+        key, _, value = name.partition("=")
+        if not is_dir or key != PARTITION:
+            ignored.append(name + ("/" if is_dir else ""))
+            continue
+        try:
+            day = dt.date.fromisoformat(value) if _DATE.match(value) else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise BadInputError(f"has {table}/{name}: not a Bronze partition (expected "
+                                f"{PARTITION}=YYYY-MM-DD, a real date); rename or move it")
+        files = []
+        for file, file_is_dir in fs.list_status(f"{table}/{name}"):
+            if _hidden(file):
+                continue
+            if file.endswith(".jsonl") and not file_is_dir:
+                files.append(f"{table}/{name}/{file}")
+            else:
+                ignored.append(f"{name}/{file}" + ("/" if file_is_dir else ""))
+        partitions[day] = files
+    if ignored:
+        log.warning("%s: ignored %d entr%s that %s not Bronze (only %s=YYYY-MM-DD/*.jsonl is "
+                    "read): %s", table, len(ignored), "y" if len(ignored) == 1 else "ies",
+                    "is" if len(ignored) == 1 else "are", PARTITION, ", ".join(ignored))
+    if not any(partitions.values()):
+        raise BadInputError(f"has no Bronze files ({PARTITION}=YYYY-MM-DD/*.jsonl) at {table}")
+    return BronzeListing(table, partitions, ignored)
+
+
+def read_lines(spark: SparkSession, listing: BronzeListing) -> DataFrame:
+    """Every line of the listed Bronze files as (raw_record, source_file, ingest_date).
+
+    Hadoop's line reader ends a line at \\n, \\r\\n or \\r and keeps blank lines; it does not
+    decode, so `raw_record` holds the line's exact bytes (invalid UTF-8 included).
+    """
+    df = spark.read.option("basePath", listing.table).text(listing.files)
+    return df.select(
+        F.col("value").alias("raw_record"),
+        F.col("_metadata.file_path").alias("source_file"),
+        F.col(PARTITION).cast("date").alias(PARTITION),
+    )

@@ -1,0 +1,140 @@
+"""The publish protocol: one commit point per run, deterministic roll-forward after a crash, a gate
+that no route around the orchestrator can bypass, and time travel to an earlier run."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+
+import orchestrator
+from data_quality import check_all
+from data_quality.check_orders import checks as order_checks
+from data_quality.cli import check_main
+from lakehouse import publish as protocol
+from lakehouse.errors import DataQualityError
+from lakehouse.tables import TableStore
+from spark_jobs import bronze_to_silver_orders as orders_job
+from spark_jobs import publish
+
+from conftest import context_for, paths_for, read_table
+
+ORDERS_BRONZE_DAY2 = Path("bronze") / "orders" / "ingest_date=2026-01-02" / "part-00000.jsonl"
+
+
+def append_lines(data: Path, lines: bytes) -> None:
+    part = data / ORDERS_BRONZE_DAY2
+    part.write_bytes(part.read_bytes() + lines)
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def published_trees(data: Path) -> dict:
+    """Every published table's files, and the commit point (run records may grow: a failed
+    run records its gate verdicts)."""
+    trees = {layer: tree_bytes(data / layer) for layer in ("silver", "quarantine", "gold")}
+    return {**trees, "current": (data / "_publish" / "current.json").read_bytes()}
+
+
+def run(root: Path, *args: str) -> int:
+    return orchestrator.main(["--profile", "tiny", "--data-root", str(root / "data"),
+                              "--log-dir", str(root / "logs"), *args])
+
+
+def latest_manifest(log_dir: Path) -> dict:
+    return json.loads(max(log_dir.glob("run_*.json"), key=lambda p: p.stat().st_mtime_ns).read_text())
+
+
+def test_an_interrupted_publish_rolls_forward_and_never_mixes_runs(spark, tiny_cfg, copy_run,
+                                                                    monkeypatch):
+    data = copy_run() / "data"
+    ctx = context_for(spark, data, tiny_cfg, run_id="run_two")
+    store = TableStore(spark, ctx.paths)
+    quarantine_before = read_table(spark, data / "quarantine" / "orders").count()
+    current_before = (data / "_publish" / "current.json").read_bytes()
+    append_lines(data, b"<not json>\n")                         # one more reject
+    orders_job.run(ctx)
+    check_all.run(ctx)
+
+    real_write = TableStore.write
+
+    def crash_on_quarantine(self, df, path, run_id, partition_by=()):
+        if path.endswith("quarantine/orders"):
+            raise KeyboardInterrupt("killed while publishing")
+        return real_write(self, df, path, run_id, partition_by)
+
+    monkeypatch.setattr(TableStore, "write", crash_on_quarantine)
+    with pytest.raises(KeyboardInterrupt):
+        publish.run(ctx)
+    monkeypatch.undo()
+    # the commit point did not move: readers see the previous run, whole, and no table is missing
+    assert (data / "_publish" / "current.json").read_bytes() == current_before
+    assert protocol.open_table(store, ctx.paths.quarantine("orders")).count() == quarantine_before
+    for layer, table in (("silver", "orders"), ("quarantine", "orders"), ("gold", "orders_daily")):
+        assert read_table(spark, data / layer / table).count() > 0
+    record = json.loads((data / "_publish" / "runs" / "run_two.json").read_text())
+    assert record["publish"]["state"] == "committing"
+    assert sorted(record["publish"]["tables"]) == ["quarantine/orders", "silver/orders"]
+
+    protocol._recovered.discard(ctx.paths.root)                 # a new process
+    protocol.recover(store)
+    current = json.loads((data / "_publish" / "current.json").read_text())
+    assert current["run_id"] == "run_two"
+    assert protocol.open_table(store, ctx.paths.quarantine("orders")).count() == quarantine_before + 1
+    for rel in ("silver/orders", "quarantine/orders"):       # committed exactly once
+        version = store.version_committed_by(str(data / rel), "run_two")
+        assert version == store.latest_version(str(data / rel)) == current["tables"][rel]
+    assert not (data / "_staging").exists()
+    protocol._recovered.discard(ctx.paths.root)
+    protocol.recover(store)                                     # nothing left to do: no new commit
+    assert json.loads((data / "_publish" / "current.json").read_text()) == current
+
+
+def test_the_gate_cannot_be_bypassed(spark, tiny_cfg, copy_run, capsys):
+    root = copy_run()
+    data = root / "data"
+    append_lines(data, b"<garbage>\n" * 200)
+    published = published_trees(data)
+    assert run(root, "--skip-generate") == 3
+    failed = latest_manifest(root / "logs")["run_id"]
+
+    assert run(root, "--from-step", "publish") == 1             # a new run staged nothing
+    assert "staged nothing to publish" in capsys.readouterr().err
+    assert run(root, "--resume", failed) == 3                   # the gate runs again, and fails
+    ctx = context_for(spark, data, tiny_cfg, run_id=failed)
+    with pytest.raises(DataQualityError, match="(silver|quarantine)/orders staged by run .* failed the data-quality gate"):
+        publish.run(ctx)
+    args = ["--profile", "tiny", "--data-root", str(data), "--run-id", failed, "--publish"]
+    assert check_main("orders", order_checks, args) == 3        # the standalone script gates too
+    assert published_trees(data) == published
+
+
+def test_a_staged_version_changed_after_the_gate_is_refused(spark, tiny_cfg, copy_run):
+    data = copy_run() / "data"
+    ctx = context_for(spark, data, tiny_cfg, run_id="restaged")
+    orders_job.run(ctx)
+    check_all.run(ctx)
+    orders_job.run(ctx)                                         # a new staged version, unchecked
+    with pytest.raises(DataQualityError, match="changed after the gate checked it"):
+        publish.run(ctx)
+
+
+def test_a_table_reads_as_of_the_previous_run(spark, tiny_cfg, copy_run):
+    root = copy_run()
+    data = root / "data"
+    first_run = json.loads((data / "_publish" / "current.json").read_text())["run_id"]
+    before = read_table(spark, data / "gold" / "orders_daily").collect()
+    line = (b'{"order_id":990001,"user_id":"u1","order_ts":"2026-01-02T10:00:00Z",'
+            b'"updated_at":"2026-01-02T10:00:00Z","price":5,"quantity":1,"total_amount":5,'
+            b'"currency":"USD","status":"placed"}\n')
+    append_lines(data, line)
+    assert run(root, "--skip-generate") == 0
+    store = TableStore(spark, paths_for(data, tiny_cfg))
+    now = {r["date"].isoformat(): r["orders"] for r in read_table(spark, data / "gold" / "orders_daily").collect()}
+    then = protocol.open_table(store, store.paths.gold("orders_daily"), as_of_run=first_run)
+    assert_df_equality(then, spark.createDataFrame(before, then.schema), ignore_row_order=True)
+    was = {r["date"].isoformat(): r["orders"] for r in before}
+    assert now["2026-01-02"] == was["2026-01-02"] + 1 and now["2026-01-01"] == was["2026-01-01"]
