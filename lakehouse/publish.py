@@ -39,7 +39,7 @@ _recover_lock = threading.Lock()
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
 def read_json(store: TableStore, uri: str) -> dict | None:
@@ -98,11 +98,16 @@ def publish_run(store: TableStore, run_id: str) -> dict[str, int]:
     if not staged:
         raise BadInputError(f"run {run_id} staged nothing to publish; run its steps first "
                             "(a failed run continues with --resume RUN_ID)")
+    current = read_json(store, store.paths.publish_current) or {}
     plan = {}
     for rel in staged:
         info = store.staged_info(join(store.paths.root, rel), run_id)
         if rel.split("/", 1)[0] in GATED_LAYERS:
             gated_version(store, run_id, rel, record)
+        if current.get("planned_at", "") > info["staged_at"]:
+            raise BadInputError(
+                f"run {run_id} was overtaken: run {current['run_id']} published after {rel} was "
+                "staged, so publishing it would replace newer data with older; start a new run")
         plan[rel] = {"staged_version": info["version"], "partition_by": info["partition_by"]}
     record["publish"] = {"state": COMMITTING, "started_at": _now(), "tables": plan}
     write_json(store, store.paths.run_record(run_id), record)
@@ -132,12 +137,13 @@ def _commit(store: TableStore, record: dict) -> dict[str, int]:
             future.result()
     current = read_json(store, store.paths.publish_current) or {"tables": {}}
     snapshot = {**current["tables"], **{rel: e["version"] for rel, e in tables.items()}}
-    write_json(store, store.paths.publish_current,
-               {"run_id": run_id, "published_at": _now(), "tables": dict(sorted(snapshot.items()))})
+    write_json(store, store.paths.publish_current, {
+        "run_id": run_id, "planned_at": record["publish"]["started_at"], "published_at": _now(),
+        "tables": dict(sorted(snapshot.items()))})
     record["publish"].update(state=COMMITTED, committed_at=_now())
     record["snapshot"] = snapshot
     write_json(store, store.paths.run_record(run_id), record)
-    store.fs.delete(store.paths.staging_root)      # every staged version is now superseded
+    store.fs.delete(store.paths.staging_dir(run_id))      # published: its staging is done
     return {rel: e["version"] for rel, e in tables.items()}
 
 

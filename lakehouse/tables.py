@@ -8,6 +8,7 @@ run's versions at one commit point. Readers open the published version through
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import uuid
@@ -97,12 +98,14 @@ class TableStore:
             writer = writer.partitionBy(*partition_by)
         writer.parquet(staged)
         token = uuid.uuid4().hex[:12]
-        self.fs.write_text(self._marker(published, run_id),
-                           json.dumps({"version": token, "partition_by": list(partition_by)}))
+        staged_at = dt.datetime.now(dt.timezone.utc).isoformat()
+        self.fs.write_text(self._marker(published, run_id), json.dumps(
+            {"version": token, "partition_by": list(partition_by), "staged_at": staged_at}))
         return token
 
     def staged_info(self, published: str, run_id: str) -> dict | None:
-        """{"version", "partition_by"} of the complete staged version, None when there is none."""
+        """{"version", "partition_by", "staged_at"} of the complete staged version, None when
+        there is none."""
         marker = self._marker(published, run_id)
         return json.loads(self.fs.read_text(marker)) if self.fs.exists(marker) else None
 

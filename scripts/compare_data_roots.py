@@ -25,7 +25,9 @@ def tables() -> list[str]:
 
 
 def read(spark, root: Path, table: str):
-    df = spark.read.parquet(str(root / table))
+    path = root / table
+    is_delta = (path / "_delta_log").is_dir()      # Delta tables, or Parquet from older versions
+    df = spark.read.format("delta").load(str(path)) if is_delta else spark.read.parquet(str(path))
     if "source_file" in df.columns:        # an absolute URI: keep the part under the data root
         df = df.withColumn("source_file", F.substring_index("source_file", "/bronze/", -1))
     return df.select(*sorted(df.columns))

@@ -138,3 +138,46 @@ def test_a_table_reads_as_of_the_previous_run(spark, tiny_cfg, copy_run):
     assert_df_equality(then, spark.createDataFrame(before, then.schema), ignore_row_order=True)
     was = {r["date"].isoformat(): r["orders"] for r in before}
     assert now["2026-01-02"] == was["2026-01-02"] + 1 and now["2026-01-01"] == was["2026-01-01"]
+
+
+def test_a_later_run_completes_an_interrupted_publish_then_publishes_its_own(spark, tiny_cfg, copy_run,
+                                                                             monkeypatch):
+    data = copy_run() / "data"
+    first, second = (context_for(spark, data, tiny_cfg, run_id=r) for r in ("run_a", "run_b"))
+    store = TableStore(spark, first.paths)
+    orders_job.run(first)
+    check_all.run(first)
+    real_write = TableStore.write
+
+    def crash_on_quarantine(self, df, path, run_id, partition_by=()):
+        if path.endswith("quarantine/orders"):
+            raise KeyboardInterrupt("killed while publishing")
+        return real_write(self, df, path, run_id, partition_by)
+
+    monkeypatch.setattr(TableStore, "write", crash_on_quarantine)
+    with pytest.raises(KeyboardInterrupt):
+        publish.run(first)
+    monkeypatch.undo()
+    protocol._recovered.discard(first.paths.root)              # the next run is a new process
+    append_lines(data, b"<not json>\n")
+    orders_job.run(second)
+    check_all.run(second)
+    publish.run(second)                                         # completes run_a first, then run_b
+    records = {r: json.loads((data / "_publish" / "runs" / f"{r}.json").read_text())
+               for r in ("run_a", "run_b")}
+    assert [records[r]["publish"]["state"] for r in ("run_a", "run_b")] == ["committed", "committed"]
+    assert json.loads((data / "_publish" / "current.json").read_text())["run_id"] == "run_b"
+    assert store.latest_version(str(data / "quarantine" / "orders")) == \
+        records["run_b"]["snapshot"]["quarantine/orders"] == records["run_a"]["snapshot"]["quarantine/orders"] + 1
+
+
+def test_a_run_overtaken_by_a_later_publish_is_refused(spark, tiny_cfg, copy_run):
+    data = copy_run() / "data"
+    old, new = (context_for(spark, data, tiny_cfg, run_id=r) for r in ("old_run", "new_run"))
+    orders_job.run(old)
+    check_all.run(old)
+    orders_job.run(new)
+    check_all.run(new)
+    publish.run(new)
+    with pytest.raises(Exception, match="run old_run was overtaken: run new_run published after"):
+        publish.run(old)
