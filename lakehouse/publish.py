@@ -144,6 +144,8 @@ def _commit(store: TableStore, record: dict) -> dict[str, int]:
     record["snapshot"] = snapshot
     write_json(store, store.paths.run_record(run_id), record)
     store.fs.delete(store.paths.staging_dir(run_id))      # published: its staging is done
+    if not store.fs.list_names(store.paths.staging_root):  # other runs' staging stays
+        store.fs.delete(store.paths.staging_root)
     return {rel: e["version"] for rel, e in tables.items()}
 
 
