@@ -71,7 +71,7 @@ def execute(run: Run, selected: list[str], step_fns: dict[str, Callable[[], Step
     """Run the selected steps as a DAG: a step starts once the selected steps it depends on
     have succeeded, up to `max_parallel` at a time (Spark steps share the session). After a
     failure nothing new starts, running steps finish, the rest are marked skipped."""
-    depends = {s.name: [d for d in s.depends_on + s.after if d in selected] for s in PLAN}
+    depends = selected_dependencies(selected)
     pending, running, done = list(selected), {}, set()
     failure: StepFailed | None = None
     finished = 0
@@ -110,6 +110,25 @@ def execute(run: Run, selected: list[str], step_fns: dict[str, Callable[[], Step
     for name in pending:
         run.records[name].status = "skipped"
     return run.finish(failure.exit_code if failure else EXIT_OK)
+
+
+def selected_dependencies(selected: list[str]) -> dict[str, set[str]]:
+    """Per selected step, the selected steps it must wait for, also through steps that are not
+    selected (`--only gold_orders_daily publish`: publish waits for gold_orders_daily, which it
+    reaches only through gold_daily_business_metrics)."""
+    direct = {s.name: s.depends_on + s.after for s in PLAN}
+
+    def upstream(name: str) -> set[str]:
+        found: set[str] = set()
+        stack = list(direct[name])
+        while stack:
+            step = stack.pop()
+            if step not in found:
+                found.add(step)
+                stack.extend(direct[step])
+        return found
+
+    return {name: upstream(name) & set(selected) for name in selected}
 
 
 def _record_success(record: StepRecord, result: StepResult) -> None:

@@ -18,9 +18,10 @@ from lakehouse.publish import published_versions
 from lakehouse.tables import TableStore
 
 
-def vacuum_all(store: TableStore, retain_hours: float) -> list[str]:
+def vacuum_all(store: TableStore, retain_hours: float, only: list[str] | None = None) -> list[str]:
+    """VACUUM every published table (or those of `only`, e.g. ["gold/orders_daily"])."""
     from delta.tables import DeltaTable
-    tables = sorted(published_versions(store))
+    tables = [t for t in sorted(published_versions(store)) if only is None or t in only]
     # Delta refuses a window under 7 days unless its safety check is off for this session
     store.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled",
                          str(retain_hours >= 168).lower())
@@ -37,10 +38,12 @@ def main(argv=None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--retain-hours", type=float, default=168.0,
                         help="keep files needed by versions this recent (default: 168, 7 days)")
+    parser.add_argument("--table", action="append", default=None, metavar="LAYER/NAME",
+                        help="only this table (repeatable), e.g. gold/orders_daily")
 
     def body(args) -> int:
         ctx = context_from_args(args)
-        vacuum_all(TableStore(ctx.spark, ctx.paths), args.retain_hours)
+        vacuum_all(TableStore(ctx.spark, ctx.paths), args.retain_hours, args.table)
         return 0
 
     return run_main(body, parser, argv)

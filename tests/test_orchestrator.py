@@ -243,3 +243,11 @@ def test_a_malformed_bronze_partition_fails_the_step_once_not_retried(tmp_path, 
     steps = {s["name"]: s for s in latest_manifest(tmp_path / "logs")["steps"]}
     assert steps["silver_orders"]["attempts"] == 1
     assert "ingest_date=garbage: not a Bronze partition" in capsys.readouterr().err
+
+
+def test_a_step_waits_for_selected_steps_it_reaches_through_unselected_ones():
+    from orchestration.run import selected_dependencies
+    deps = selected_dependencies(["silver_orders", "dq_checks", "gold_orders_daily", "publish"])
+    assert deps == {"silver_orders": set(), "dq_checks": {"silver_orders"},
+                    "gold_orders_daily": {"silver_orders", "dq_checks"},
+                    "publish": {"silver_orders", "dq_checks", "gold_orders_daily"}}

@@ -48,6 +48,18 @@ def latest_manifest(log_dir: Path) -> dict:
     return json.loads(max(log_dir.glob("run_*.json"), key=lambda p: p.stat().st_mtime_ns).read_text())
 
 
+def crash_when_publishing(monkeypatch, table: str) -> None:
+    """Kill the publish (deterministically) when it comes to commit `table`."""
+    real_write = TableStore.write
+
+    def write(self, df, path, run_id, partition_by=()):
+        if path.endswith(table):
+            raise KeyboardInterrupt("killed while publishing")
+        return real_write(self, df, path, run_id, partition_by)
+
+    monkeypatch.setattr(TableStore, "write", write)
+
+
 def test_an_interrupted_publish_rolls_forward_and_never_mixes_runs(spark, tiny_cfg, copy_run,
                                                                     monkeypatch):
     data = copy_run() / "data"
@@ -59,14 +71,7 @@ def test_an_interrupted_publish_rolls_forward_and_never_mixes_runs(spark, tiny_c
     orders_job.run(ctx)
     check_all.run(ctx)
 
-    real_write = TableStore.write
-
-    def crash_on_quarantine(self, df, path, run_id, partition_by=()):
-        if path.endswith("quarantine/orders"):
-            raise KeyboardInterrupt("killed while publishing")
-        return real_write(self, df, path, run_id, partition_by)
-
-    monkeypatch.setattr(TableStore, "write", crash_on_quarantine)
+    crash_when_publishing(monkeypatch, "quarantine/orders")
     with pytest.raises(KeyboardInterrupt):
         publish.run(ctx)
     monkeypatch.undo()
@@ -121,7 +126,7 @@ def test_a_table_reads_as_of_the_previous_run_until_vacuumed(spark, tiny_cfg, co
             b'"updated_at":"2026-01-02T10:00:00Z","price":5,"quantity":1,"total_amount":5,'
             b'"currency":"USD","status":"placed"}\n')
     append_lines(data, line)
-    assert run(root, "--skip-generate") == 0
+    assert run(root, "--only", "silver_orders", "dq_checks", "gold_orders_daily", "publish") == 0
     store = TableStore(spark, paths_for(data, tiny_cfg))
     now = {r["date"].isoformat(): r["orders"] for r in read_table(spark, data / "gold" / "orders_daily").collect()}
     then = protocol.open_table(store, store.paths.gold("orders_daily"), as_of_run=first_run)
@@ -131,7 +136,7 @@ def test_a_table_reads_as_of_the_previous_run_until_vacuumed(spark, tiny_cfg, co
 
     # VACUUM drops the files only old versions need: the current version stays readable
     vacuum = load_script("vacuum_tables")
-    assert "gold/orders_daily" in vacuum.vacuum_all(store, retain_hours=0)
+    assert vacuum.vacuum_all(store, retain_hours=0, only=["gold/orders_daily"]) == ["gold/orders_daily"]
     assert {r["date"].isoformat(): r["orders"]
             for r in protocol.open_table(store, store.paths.gold("orders_daily")).collect()} == now
     # (collect, not count: Delta answers a count from its log without reading the files)
@@ -155,14 +160,7 @@ def test_a_later_run_completes_an_interrupted_publish_then_publishes_its_own(spa
     store = TableStore(spark, first.paths)
     orders_job.run(first)
     check_all.run(first)
-    real_write = TableStore.write
-
-    def crash_on_quarantine(self, df, path, run_id, partition_by=()):
-        if path.endswith("quarantine/orders"):
-            raise KeyboardInterrupt("killed while publishing")
-        return real_write(self, df, path, run_id, partition_by)
-
-    monkeypatch.setattr(TableStore, "write", crash_on_quarantine)
+    crash_when_publishing(monkeypatch, "quarantine/orders")
     with pytest.raises(KeyboardInterrupt):
         publish.run(first)
     monkeypatch.undo()
