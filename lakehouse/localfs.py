@@ -1,4 +1,4 @@
-"""Atomic writes of local files and directories (generator output, manifests, logs, reports).
+"""Atomic writes of local files and directories (generator output, manifests, reports).
 
 Both follow one rule: write the complete new content under a temporary name in the same
 directory, then rename it over the target, so a reader sees the old or the new version, never a
@@ -36,16 +36,3 @@ def replace_dir(complete: Path, target: Path) -> None:
         os.rename(target, old)
     os.rename(complete, target)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def prune_empty_dirs(root: str | Path) -> None:
-    """Remove every empty directory under `root`, `root` included. Safe while other writers run:
-    a directory that is not empty is never removed (rmdir refuses it)."""
-    root = Path(root)
-    if not root.is_dir():
-        return
-    for dirpath, _, _ in sorted(os.walk(root), key=lambda entry: -len(entry[0])):
-        try:
-            os.rmdir(dirpath)
-        except OSError:
-            pass

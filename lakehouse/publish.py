@@ -1,9 +1,10 @@
 """One atomic publish per run, a gate that cannot be bypassed, and the one way to read a table.
 
 Protocol (docs/architecture.md has the picture):
-1. A run stages every table it writes under `_staging/<run_id>/` (Delta tables).
+1. A run stages every table it writes under `_staging/<run_id>/` (Parquet; a marker written last
+   names the staged version, see lakehouse/tables.py).
 2. The data-quality step records its verdict in the run record `_publish/runs/<run_id>.json`,
-   per Silver and quarantine table, against the exact staged Delta version it checked.
+   per Silver and quarantine table, against the exact staged version it checked.
 3. `publish_run` refuses a staged Silver or quarantine version without a passing verdict for that
    version, writes its plan into the run record (`committing`), commits each staged table to its
    published path (one Delta commit, tagged with the run id), then replaces
@@ -68,11 +69,10 @@ def record_gate(store: TableStore, run_id: str, verdicts: dict[str, tuple[str, b
     write_json(store, store.paths.run_record(run_id), record)
 
 
-def gated_version(store: TableStore, run_id: str, rel: str, record: dict | None = None) -> str:
-    """The staged version of `rel` that may be published or read downstream; raises unless the
-    gate passed on exactly that version."""
-    version = store.staged_info(join(store.paths.root, rel), run_id)["version"]
-    verdict = (record or run_record(store, run_id)).get("gate", {}).get(rel)
+def check_gate(record: dict, rel: str, version: str) -> None:
+    """Raise unless the run's gate passed on exactly staged version `version` of `rel`."""
+    run_id = record["run_id"]
+    verdict = record.get("gate", {}).get(rel)
     if verdict is None:
         raise DataQualityError(f"{rel} staged by run {run_id} has not been through the "
                                "data-quality gate (run dq_checks); nothing published")
@@ -82,7 +82,6 @@ def gated_version(store: TableStore, run_id: str, rel: str, record: dict | None 
     if verdict["version"] != version:
         raise DataQualityError(f"{rel} staged by run {run_id} changed after the gate checked it "
                                f"(checked version {verdict['version']}, now {version}); run dq_checks again")
-    return version
 
 
 # --- publishing -----------------------------------------------------------------------------
@@ -103,7 +102,7 @@ def publish_run(store: TableStore, run_id: str) -> dict[str, int]:
     for rel in staged:
         info = store.staged_info(join(store.paths.root, rel), run_id)
         if rel.split("/", 1)[0] in GATED_LAYERS:
-            gated_version(store, run_id, rel, record)
+            check_gate(record, rel, info["version"])
         if current.get("planned_at", "") > info["staged_at"]:
             raise BadInputError(
                 f"run {run_id} was overtaken: run {current['run_id']} published after {rel} was "
@@ -194,8 +193,9 @@ def read_input(ctx: JobContext, published: str) -> DataFrame:
     staged one (Silver only once it passed the gate), else the published version."""
     store = TableStore(ctx.spark, ctx.paths)
     rel = ctx.paths.relative(published)
-    if store.has_staged(published, ctx.run_id):
-        if rel.split("/", 1)[0] in GATED_LAYERS:
-            gated_version(store, ctx.run_id, rel)
-        return store.read_staged(published, ctx.run_id)[0]
-    return open_table(store, published)
+    info = store.staged_info(published, ctx.run_id)
+    if info is None:
+        return open_table(store, published)
+    if rel.split("/", 1)[0] in GATED_LAYERS:
+        check_gate(run_record(store, ctx.run_id), rel, info["version"])
+    return ctx.spark.read.parquet(ctx.paths.staged(published, ctx.run_id))

@@ -21,6 +21,7 @@ from lakehouse.tables import TableStore
 
 log = logging.getLogger(__name__)
 
+
 def extract_bronze(ctx: JobContext, table: str) -> DataFrame:
     """Every line of Bronze `table` as (raw_record, source_file, ingest_date)."""
     try:

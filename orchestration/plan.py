@@ -1,5 +1,5 @@
-"""The pipeline's steps, each declared once: what runs it, what it reads and writes, what it
-waits for. Both run modes read this one declaration: in-process mode calls `module.run(ctx)`,
+"""The pipeline's steps, each declared once: the module that runs it, whether it needs Spark,
+and what it waits for. Both run modes read this one declaration: in-process mode calls `module.run(ctx)`,
 --submit mode runs the module's file as a script; --dry-run and the docs print it."""
 from __future__ import annotations
 
