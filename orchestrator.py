@@ -19,12 +19,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lakehouse.cli import add_mode_arguments, mode_from_args
 from lakehouse.config import Config, load_config
-from lakehouse.errors import EXIT_ALREADY_RUNNING, EXIT_OK, EXIT_STEP_FAILED, ConfigError
+from lakehouse.errors import EXIT_ALREADY_RUNNING, EXIT_OK, EXIT_STEP_FAILED, ConfigError, PipelineError
+from lakehouse.incremental import NOTHING, IngestPlan
 from lakehouse.paths import DataPaths, is_local, local_path
-from lakehouse.steps import JobContext, StepResult
+from lakehouse.steps import JobContext, RunMode, StepResult
 from orchestration.lock import AlreadyRunning, RunLock
-from orchestration.plan import PLAN, STEP_NAMES, STEPS
+from orchestration.plan import PLAN, SILVER, STEP_NAMES, STEPS
 from orchestration.run import DONE, Run, execute
 from orchestration.runner import RetryPolicy
 from orchestration.submit import build_code_zip, run_submitted, submit_command
@@ -49,6 +51,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--resume", metavar="RUN_ID", help="re-run a failed run from its failed step")
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     p.add_argument("--submit", action="store_true", help="run each Spark job with spark-submit")
+    add_mode_arguments(p)
     return p.parse_args(argv)
 
 
@@ -78,6 +81,9 @@ def load_run_settings(args: argparse.Namespace) -> tuple[Config, Path, dict | No
         previous = json.loads(manifest.read_text(encoding="utf-8"))
         args.config, args.profile = previous["config"]["path"], previous["config"]["profile"]
         args.data_root, args.submit = previous["data_root"], previous["mode"] == "submit"
+        asked = previous.get("run_mode", {})
+        args.full_refresh = asked.get("mode") == "full-refresh"
+        args.backfill, args.through = asked.get("backfill"), asked.get("through")
     cfg = load_config(args.config, args.profile)
     if not args.log_dir and not args.resume:
         log_dir = Path(cfg.orchestrator.log_dir)
@@ -90,32 +96,43 @@ def step_functions(args: argparse.Namespace, ctx: JobContext,
     if args.submit:
         code_zip = build_code_zip(ROOT, CODE_PACKAGES, step_logs / "pipeline_code.zip")
         return {s.name: (lambda s=s: run_submitted(
-                    submit_command(s, ctx.cfg, ctx.paths.root, ctx.run_id, code_zip),
+                    submit_command(s, ctx.cfg, ctx.paths.root, ctx.run_id, code_zip, ctx.mode),
                     step_logs / f"{s.name}.log", ROOT))
                 for s in PLAN}
     return {s.name: (lambda s=s: s.load()(ctx)) for s in PLAN}
 
 
-def in_process_context(cfg: Config, paths: DataPaths, run_id: str) -> JobContext:
+def in_process_context(cfg: Config, paths: DataPaths, run_id: str, mode: RunMode) -> JobContext:
     """The context every in-process step shares; the JVM starts in the background right away,
     while the (pure Python) generator runs, and steps wait for it on first use."""
     from lakehouse.spark import SessionStarter
     starter = SessionStarter(cfg.spark)
-    return JobContext(cfg, paths, run_id, starter.get)
+    return JobContext(cfg, paths, run_id, starter.get, mode)
+
+
+def plan_partitions(ctx: JobContext, in_process: bool) -> dict[str, IngestPlan] | None:
+    """Each Bronze table's plan for this run (which ingest partitions it reads); None when it
+    cannot be known before the Spark steps run (--submit on a remote data root)."""
+    from lakehouse.incremental import plan_run
+    from lakehouse.storage import LocalStorage, Storage
+    if is_local(ctx.paths.root):
+        return plan_run(LocalStorage(), ctx.paths, ctx.mode)
+    return plan_run(Storage(ctx.spark), ctx.paths, ctx.mode) if in_process else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         cfg, log_dir, previous = load_run_settings(args)
+        mode = mode_from_args(args)
     except ConfigError as exc:
         print(f"{exc.label}: {exc}", file=sys.stderr)
         return exc.exit_code
     selected = select_steps(args, previous)
+    paths = DataPaths.create(args.data_root, cfg.paths)
     if args.dry_run:
         print_plan(selected, args)
-        return EXIT_OK
-    paths = DataPaths.create(args.data_root, cfg.paths)
+        return print_partitions(JobContext(cfg, paths, "dry-run", None, mode), selected)
     args.data_root = paths.root     # absolute from here on: the manifest and --submit steps use it
     now = dt.datetime.now(dt.timezone.utc)
     run_id = f"{now:%Y%m%d_%H%M%S}_{uuid.uuid4().hex[:6]}"
@@ -135,19 +152,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler, run = None, None
     try:
         log_file, handler = setup_file_logging(log_dir, f"{now:%Y%m%d_%H%M%S}")
-        mode = "submit" if args.submit else "in-process"
-        log.info("run %s: profile %s, data root %s, mode %s, steps %s", run_id, cfg.profile,
-                 paths.root, mode, selected)
-        run = Run(run_id, cfg, paths.root, mode, log_dir, log_file, selected, previous)
+        log.info("run %s: profile %s, data root %s, %s, %s, steps %s", run_id, cfg.profile,
+                 paths.root, "submit" if args.submit else "in-process", mode.name, selected)
+        run = Run(run_id, cfg, paths.root, "submit" if args.submit else "in-process", log_dir,
+                  log_file, selected, previous)
+        run.run_mode = {"mode": mode.name, "backfill": args.backfill, "through": args.through}
         run.save()
         # What the run stages and publishes is keyed by the run it continues, if it resumes one.
         data_run_id = run.data_run_id
-        ctx = (JobContext(cfg, paths, data_run_id, session=None) if args.submit
-               else in_process_context(cfg, paths, data_run_id))
+        ctx = (JobContext(cfg, paths, data_run_id, None, mode) if args.submit
+               else in_process_context(cfg, paths, data_run_id, mode))
         o = cfg.orchestrator
         policy = RetryPolicy(o.max_retries, o.backoff_base_seconds, o.backoff_max_seconds)
-        code = execute(run, selected, step_functions(args, ctx, log_dir / run_id), policy,
-                       o.max_parallel_steps)
+        steps = step_functions(args, ctx, log_dir / run_id)
+        rest = [n for n in selected if n != "generate"]
+        if "generate" in selected:      # first: what the Spark steps read depends on it
+            code = execute(run, ["generate"], steps, policy, finish=False)
+            if code != EXIT_OK:
+                print_summary(run)
+                return code
+        if set(rest) & set(SILVER):
+            try:
+                plans = plan_partitions(ctx, not args.submit)
+            except PipelineError as exc:
+                print(f"{exc.label}: {exc}", file=sys.stderr)
+                log.error("%s", exc)
+                return run.finish(exc.exit_code)
+            if plans is not None:
+                run.run_mode["partitions"] = {t: p.summary() for t, p in plans.items()}
+                for p in plans.values():
+                    log.info("plan: %s", p.describe())
+                if all(p.kind == NOTHING for p in plans.values()) and not previous:
+                    for name in rest:
+                        run.records[name].status = "not_needed"
+                    print(f"nothing to do: every Bronze partition is published "
+                          f"({', '.join(p.describe() for p in plans.values())})")
+                    log.info("nothing to do: every Bronze partition is published")
+                    return run.finish(EXIT_OK)
+        code = execute(run, rest, steps, policy, o.max_parallel_steps)
         print_summary(run)
         return code
     finally:
@@ -203,6 +245,25 @@ def print_summary(run: Run) -> None:
         print(f"data quality: {run.dq['checks']} checks, {run.dq['failed_error']} failed, "
               f"{run.dq['failed_warn']} warnings; report: {run.dq['report']}")
     print(f"log: {run.log_file}\nmanifest: {run.manifest_path}")
+
+
+def print_partitions(ctx: JobContext, selected: list[str]) -> int:
+    """--dry-run: which ingest partitions each Bronze table's Silver step would read."""
+    if not set(selected) & set(SILVER):
+        return EXIT_OK
+    suffix = " (before this run generates anything)" if "generate" in selected else ""
+    if not is_local(ctx.paths.root):
+        print(f"partitions ({ctx.mode.name}): listed when the run starts (remote data root)")
+        return EXIT_OK
+    try:
+        plans = plan_partitions(ctx, in_process=False)
+    except PipelineError as exc:
+        print(f"{exc.label}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"partitions ({ctx.mode.name}){suffix}:")
+    for plan in plans.values():
+        print(f"  {plan.describe()}")
+    return EXIT_OK
 
 
 def print_plan(selected: list[str], args: argparse.Namespace) -> None:

@@ -91,7 +91,8 @@ class TableData:
     date_column: str
     bronze_lines: int = 0
     quarantine_counts: dict[str, int] = field(default_factory=dict)
-    expected_dates: Sequence[dt.date] = ()
+    expected_dates: Sequence[dt.date] = ()           # the ingest dates the run read
+    history_dates: Sequence[dt.date] = ()            # every ingest date, for the median volume
     references: dict[str, DataFrame | None] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)   # staged Delta versions checked
     rows_checked: int = 0                            # set by `evaluate`
@@ -179,10 +180,13 @@ def _date_completeness(data: TableData, check: Check, daily: dict[dt.date, int])
 
 
 def _daily_volume(data: TableData, check: Check, daily: dict[dt.date, int]) -> CheckResult:
+    """The run's dates against the median over the history of all ingest dates (earlier runs
+    included), not only within this run."""
     counts = [daily.get(d, 0) for d in data.expected_dates]
     if not counts:
         return _result(data.table, check, True, "no dates in the run", "-")
-    median = statistics.median(counts)
+    history = data.history_dates or data.expected_dates
+    median = statistics.median(daily.get(d, 0) for d in history)
     tolerance = check.threshold if check.threshold is not None else 0.5
     off = [f"{d.isoformat()}={n}" for d, n in zip(data.expected_dates, counts, strict=True)
            if median == 0 or abs(n - median) > tolerance * median]

@@ -21,15 +21,19 @@ RESULTS_SCHEMA = ("run_id string, checked_at timestamp, table string, check stri
 
 
 def table_data(ctx: JobContext, table: str, target: str = "staged") -> TableData:
-    """Gather what the checks of `table` look at: Silver rows, quarantine counts, Bronze lines
-    and the dates of the Bronze partitions processed, and the orders table for referential
-    checks (staged if this run staged it, else published)."""
+    """Gather what the checks of `table` look at: the whole Silver table as it will be published,
+    its quarantine counts, the Bronze lines behind them, the ingest dates this run read (and all
+    dates, for the volume history), and the orders table for referential checks (staged if this
+    run staged it, else published)."""
     spark, paths = ctx.spark, ctx.paths
     store = TableStore(spark, paths)
     versions = {}
+    ingest = None
     if target == "staged":
-        (silver, versions["silver"]), (quarantine, versions["quarantine"]) = (
-            store.read_staged(p, ctx.run_id) for p in (paths.silver(table), paths.quarantine(table)))
+        (silver, versions["silver"]), (quarantine, versions["quarantine"]), (_, versions["lineage"]) = (
+            store.read_staged(p, ctx.run_id)
+            for p in (paths.silver(table), paths.quarantine(table), paths.lineage(table)))
+        ingest = store.staged_info(paths.silver(table), ctx.run_id).get("ingest")
     else:
         silver, quarantine = (open_table(store, p) for p in (paths.silver(table), paths.quarantine(table)))
     counts = {r["reject_reason"]: r["count"] for r in quarantine.groupBy("reject_reason").count().collect()}
@@ -40,11 +44,20 @@ def table_data(ctx: JobContext, table: str, target: str = "staged") -> TableData
         orders = open_table(store, orders_path)
     else:
         orders = None
-    bronze = list_bronze(store.fs, paths.bronze(table))       # the lines the Silver job read
+    if ingest is None:     # the published table: every Bronze line there is
+        bronze = list_bronze(store.fs, paths.bronze(table))
+        files, kept_lines, read, history = bronze.files, 0, bronze.dates, bronze.dates
+    else:                  # the lines this run read, counted again here, + those published before
+        read = [dt.date.fromisoformat(d) for d in ingest["read"]]
+        files = [join(paths.bronze(table), f"ingest_date={d}", name)
+                 for d in ingest["read"] for name in ingest["state"][d]["files"]]
+        kept_lines = ingest["kept_lines"]
+        history = [dt.date.fromisoformat(d) for d in ingest["state"]]
+    lines = spark.read.text(files).count() if files else 0
     return TableData(
         table=table, rows=silver, date_column=TABLES[table].date_column,
-        bronze_lines=spark.read.text(bronze.files).count(), quarantine_counts=counts,
-        expected_dates=bronze.dates, references={ORDERS: orders},
+        bronze_lines=kept_lines + lines, quarantine_counts=counts,
+        expected_dates=read, history_dates=history, references={ORDERS: orders},
         versions=versions)
 
 

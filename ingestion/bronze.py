@@ -7,10 +7,12 @@ valid rows minus distinct keys among them (re-sends and superseded order version
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
 import random
+import re
 import shutil
 import time
 from collections import Counter
@@ -18,53 +20,96 @@ from pathlib import Path
 
 from ingestion import defects as D
 from ingestion.timestamps import TimestampRenderer
-from ingestion.world import (DAY, Catalog, Event, OrderVersion, Payment, build_catalog, day_number,
-                             simulate)
+from ingestion.world import (DAY, EPOCH, Catalog, Event, OrderVersion, Payment, build_catalog,
+                             day_number, last_day, simulate)
 from lakehouse.config import Config
+from lakehouse.errors import ConfigError
 from lakehouse.contract import BRONZE_TABLES, DEFECT_TYPES, ORDERS, PAYMENTS, TABLES, USER_EVENTS
-from lakehouse.localfs import replace_dir, write_text_atomic
+from lakehouse.localfs import write_text_atomic
 from lakehouse.paths import DataPaths, local_path
 
 log = logging.getLogger(__name__)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class PartitionedSink:
-    """Writes lines into `ingest_date=YYYY-MM-DD/part-00000.jsonl` files of a hidden temp
-    directory; `commit()` swaps the whole table directory in with renames."""
+    """Bronze is append-only: writes the lines of days up to `last_day` into
+    `ingest_date=YYYY-MM-DD/part-00000.jsonl`, one partition at a time, and never touches a
+    partition that already exists (its bytes are the same anyway: the world is append-only).
+
+    New partitions are written into a hidden temp directory; `commit()` moves each one into
+    place with one rename, so a reader (or a killed generator) never sees half a partition.
+    Every line still draws its line end from the random stream, written or not, so what a
+    later day looks like never depends on what this call writes.
+    """
 
     def __init__(self, table_dir: Path, renderer: TimestampRenderer, crlf_rate: float,
-                 rng: random.Random):
+                 rng: random.Random, last_day: int):
         self.table_dir = table_dir
         self.tmp_dir = table_dir.parent / f".{table_dir.name}.tmp-{os.getpid()}"
         self._renderer, self._crlf_rate, self._rng = renderer, crlf_rate, rng
+        self.last_day = last_day
+        self.existing = {p.name for p in table_dir.glob("ingest_date=*")} if table_dir.is_dir() else set()
         self._files: dict[int, object] = {}
         self._lines: dict[int, int] = {}
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
-    def write(self, day: int, line: str) -> None:
+    def write(self, day: int, line: str) -> bool:
+        """Write `line` to day `day`'s partition; False when the day is past the range."""
+        end = "\r\n" if self._rng.random() < self._crlf_rate else "\n"
+        if day > self.last_day:
+            return False
+        self._lines[day] = self._lines.get(day, 0) + 1
         handle = self._files.get(day)
         if handle is None:
-            part = self.tmp_dir / f"ingest_date={self._renderer.date_str(day)}"
-            part.mkdir(parents=True, exist_ok=True)
-            handle = self._files[day] = open(part / "part-00000.jsonl", "w", encoding="utf-8",
-                                              newline="", buffering=1 << 20)
-        handle.write(line + ("\r\n" if self._rng.random() < self._crlf_rate else "\n"))
-        self._lines[day] = self._lines.get(day, 0) + 1
+            name = self._partition(day)
+            if name in self.existing:
+                handle = self._files[day] = _DISCARD
+            else:
+                (self.tmp_dir / name).mkdir(parents=True, exist_ok=True)
+                handle = self._files[day] = open(self.tmp_dir / name / "part-00000.jsonl", "w",
+                                                  encoding="utf-8", newline="", buffering=1 << 20)
+        handle.write(line + end)
+        return True
+
+    def _partition(self, day: int) -> str:
+        return f"ingest_date={self._renderer.date_str(day)}"
 
     @property
     def lines_per_partition(self) -> dict[str, int]:
         return {self._renderer.date_str(d): n for d, n in sorted(self._lines.items())}
 
+    @property
+    def new_partitions(self) -> list[str]:
+        return sorted(self._partition(d) for d, h in self._files.items() if h is not _DISCARD)
+
     def commit(self) -> None:
-        for handle in self._files.values():
-            handle.close()
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        replace_dir(self.tmp_dir, self.table_dir)
+        self._close()
+        self.table_dir.mkdir(parents=True, exist_ok=True)
+        for name in self.new_partitions:
+            os.replace(self.tmp_dir / name, self.table_dir / name)
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     def abort(self) -> None:
+        self._close()
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
+    def _close(self) -> None:
         for handle in self._files.values():
             handle.close()
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
+
+class _Discard:
+    """Where the lines of an already written partition go."""
+
+    def write(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+_DISCARD = _Discard()
 
 
 class TableWriter:
@@ -72,13 +117,13 @@ class TableWriter:
 
     table: str = ""
 
-    def __init__(self, cfg: Config, catalog: Catalog, table_dir: Path):
+    def __init__(self, cfg: Config, catalog: Catalog, table_dir: Path, last_day: int):
         self.cfg, self.catalog = cfg, catalog
         g = cfg.generator
         self.rng = random.Random(f"{g.seed}:{self.table}:defects")
         self.ts = TimestampRenderer(self.rng, cfg.variants, g.offset_timestamp_rate)
-        self.sink = PartitionedSink(table_dir, self.ts, cfg.variants.crlf_line_end, self.rng)
-        self.last_day = day_number(g.start_date) + g.days - 1
+        self.sink = PartitionedSink(table_dir, self.ts, cfg.variants.crlf_line_end, self.rng,
+                                    last_day)
         rates = cfg.defects[self.table]
         self._defect_cum: list[tuple[float, str]] = []
         acc = 0.0
@@ -88,6 +133,7 @@ class TableWriter:
             acc += rates[name]
             self._defect_cum.append((acc, name))
         self._invalid_order_id_rate = rates.get("invalid_order_id", 0.0)
+        self._order_id_defect_drawn = False
         self._unseen = [name for _, name in self._defect_cum if rates[name] > 0]
         self._rows = 0
         self.rejects: Counter[str] = Counter()
@@ -107,16 +153,19 @@ class TableWriter:
         return defect
 
     def emit(self, day: int, line: str, defect: str | None, key: object) -> None:
-        """Write one line; a `duplicate` defect re-sends the valid line (maybe the next day)."""
-        self.sink.write(day, line)
+        """Write one line; a `duplicate` defect re-sends the valid line (maybe the next day).
+        Only lines inside the range count towards the manifest."""
+        written = self.sink.write(day, line)
         if defect is not None and defect != "duplicate":
-            self.rejects[defect] += 1
+            if written:
+                self.rejects[defect] += 1
             return
-        self._count_valid(key)
-        if defect == "duplicate":
-            resend_day = day + 1 if day < self.last_day and self.rng.random() < 0.3 else day
-            self.sink.write(resend_day, line)
+        if written:
             self._count_valid(key)
+        if defect == "duplicate":
+            resend_day = day + 1 if self.rng.random() < 0.3 else day
+            if self.sink.write(resend_day, line):
+                self._count_valid(key)
 
     def write_pairs(self, day: int, pairs: D.Pairs, defect: str | None, key: object, fact) -> None:
         """Apply the row's defect (if any), render and emit it."""
@@ -176,8 +225,9 @@ class EventsWriter(TableWriter):
         defect = self.pick_defect()
         if defect is None and e.event_type == "purchase":
             draw = rng.random() < self._invalid_order_id_rate
-            if draw or (self._invalid_order_id_rate > 0 and not self.rejects["invalid_order_id"]):
+            if draw or (self._invalid_order_id_rate > 0 and not self._order_id_defect_drawn):
                 defect = "invalid_order_id"
+                self._order_id_defect_drawn = True
         event_type, device, source = f'"{e.event_type}"', f'"{e.device}"', f'"{e.source}"'
         if rng.random() < v.enum_case:
             which = int(rng.random() * 3)
@@ -318,20 +368,37 @@ WRITERS: dict[str, type[TableWriter]] = {
 }
 
 
-def generate(cfg: Config, paths: DataPaths, tables: tuple[str, ...] = BRONZE_TABLES) -> dict:
-    """Simulate the world once and write the requested Bronze tables and the manifest.
+def generate(cfg: Config, paths: DataPaths, tables: tuple[str, ...] = BRONZE_TABLES,
+             through: dt.date | None = None) -> dict:
+    """Simulate the world from `generator.start_date` through `through` (default: the
+    configured `days`) and write the requested Bronze tables' missing partitions and the
+    manifest. Existing partitions are never rewritten or deleted.
 
-    Returns the manifest. Re-running replaces the tables' previous output atomically.
+    The range is extended to the latest partition already present, so the manifest always
+    describes all the Bronze there is. Returns the manifest.
     """
     unknown = [t for t in tables if t not in WRITERS]
     if unknown:
         raise ValueError(f"unknown Bronze table(s) {unknown}; expected some of {list(WRITERS)}")
+    first = day_number(cfg.generator.start_date)
+    requested = last_day(cfg) if through is None else day_number(through)
+    if requested < first:
+        raise ConfigError(f"--through {through}: before generator.start_date "
+                          f"{cfg.generator.start_date}; nothing to generate")
+    dirs = {t: Path(local_path(paths.bronze(t))) for t in tables}
+    present = [day_number(dt.date.fromisoformat(p.name.split("=", 1)[1]))
+               for d in dirs.values() if d.is_dir() for p in d.glob("ingest_date=*")
+               if _DATE.match(p.name.split("=", 1)[1])]
+    if present and min(present) < first:
+        log.warning("Bronze has partitions before generator.start_date %s; the manifest does not "
+                    "describe them", cfg.generator.start_date)
+    final = max([requested, *present])
     started = time.perf_counter()
     catalog = build_catalog(cfg)
-    writers = {t: WRITERS[t](cfg, catalog, Path(local_path(paths.bronze(t)))) for t in tables}
+    writers = {t: WRITERS[t](cfg, catalog, dirs[t], final) for t in tables}
     events, orders, payments = (writers.get(USER_EVENTS), writers.get(ORDERS), writers.get(PAYMENTS))
     try:
-        for facts in simulate(cfg, catalog):
+        for facts in simulate(cfg, catalog, final):
             if events:
                 for e in facts.events:
                     events.add(e)
@@ -345,16 +412,21 @@ def generate(cfg: Config, paths: DataPaths, tables: tuple[str, ...] = BRONZE_TAB
         for w in writers.values():
             w.sink.abort()
         raise
+    new = {t: w.sink.new_partitions for t, w in writers.items()}
     entries = {t: w.finish() for t, w in writers.items()}
-    manifest = _update_manifest(cfg, paths, entries)
+    manifest = _update_manifest(cfg, paths, entries, EPOCH + dt.timedelta(days=final))
     elapsed = time.perf_counter() - started
     for t, entry in entries.items():
-        log.info("bronze %s: %d lines, expected rejects %s", t, entry["lines"], entry["expected_rejects"])
-    log.info("generated %s in %.2fs", ", ".join(tables), elapsed)
+        log.info("bronze %s: %d new partition(s) %s; %d lines in all, expected rejects %s", t,
+                 len(new[t]), ", ".join(n.split("=")[1] for n in new[t]) or "-", entry["lines"],
+                 entry["expected_rejects"])
+    log.info("generated %s through %s in %.2fs", ", ".join(tables),
+             EPOCH + dt.timedelta(days=final), elapsed)
     return manifest
 
 
-def _update_manifest(cfg: Config, paths: DataPaths, entries: dict[str, dict]) -> dict:
+def _update_manifest(cfg: Config, paths: DataPaths, entries: dict[str, dict],
+                     through: dt.date) -> dict:
     """Merge this run's tables into bronze/_manifest.json (written atomically, no timestamps, so
     the same config gives the same bytes)."""
     path = Path(local_path(paths.bronze_manifest))
@@ -367,7 +439,8 @@ def _update_manifest(cfg: Config, paths: DataPaths, entries: dict[str, dict]) ->
     g = cfg.generator
     for table, entry in entries.items():
         manifest.setdefault("tables", {})[table] = {
-            "seed": g.seed, "start_date": g.start_date.isoformat(), "days": g.days, **entry}
+            "seed": g.seed, "start_date": g.start_date.isoformat(),
+            "through": through.isoformat(), **entry}
     manifest["tables"] = dict(sorted(manifest["tables"].items()))
     write_text_atomic(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

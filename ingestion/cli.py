@@ -11,7 +11,7 @@ from lakehouse.steps import JobContext, StepResult
 
 def generate_tables(ctx: JobContext, tables: tuple[str, ...] = BRONZE_TABLES) -> StepResult:
     """Generate `tables` and describe what was written (lines and expected rejects per table)."""
-    manifest = generate(ctx.cfg, ctx.paths, tables)
+    manifest = generate(ctx.cfg, ctx.paths, tables, ctx.mode.through)
     entries = {t: manifest["tables"][t] for t in tables}
     return StepResult(rows_written=sum(e["lines"] for e in entries.values()),
                       outputs=[ctx.paths.bronze(t) for t in tables] + [ctx.paths.bronze_manifest],

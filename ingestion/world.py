@@ -152,13 +152,24 @@ def local_price(usd: Decimal, rate: Decimal) -> Decimal:
     return (usd / rate).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def simulate(cfg: Config, catalog: Catalog) -> Iterator[SessionFacts]:
-    """Yield the clean facts of every session, day by day, in a deterministic order."""
-    g = cfg.generator
+def last_day(cfg: Config) -> int:
+    """The default range's last day: `generator.start_date` + `generator.days` - 1."""
+    return day_number(cfg.generator.start_date) + cfg.generator.days - 1
+
+
+def simulate(cfg: Config, catalog: Catalog, through: int | None = None) -> Iterator[SessionFacts]:
+    """Yield the clean facts of every session from `start_date` through day number `through`
+    (default: the configured range), day by day, in a deterministic order.
+
+    The world is append-only: nothing about day D depends on where the range ends. A session's
+    facts include what happens after it (later order versions, refunds, late events), whatever
+    day that is; the writer keeps what falls inside the range, and the rest is simply written
+    by a later call that reaches its day.
+    """
     world = _World(cfg, catalog)
-    first_day = day_number(g.start_date)
-    for day in range(first_day, first_day + g.days):
-        for _ in range(int(g.sessions_per_day * world.rng.uniform(0.9, 1.1))):
+    stop = (last_day(cfg) if through is None else through) + 1
+    for day in range(day_number(cfg.generator.start_date), stop):
+        for _ in range(int(cfg.generator.sessions_per_day * world.rng.uniform(0.9, 1.1))):
             yield world.session(day)
 
 
@@ -170,30 +181,26 @@ class _Session:
     device: str
     source: str
     t: int
-    late_ok: bool
 
 
 class _World:
-    """The simulation's state: one random stream, the order-id sequence, the window's end."""
+    """The simulation's state: one random stream and the order-id sequence."""
 
     def __init__(self, cfg: Config, catalog: Catalog):
         g = self.g = cfg.generator
         self.cfg, self.catalog = cfg, catalog
         self.rng = random.Random(f"{g.seed}:world")
-        self.first_day = day_number(g.start_date)
-        self.end_t = (self.first_day + g.days) * DAY   # nothing happens at or after the window's end
         self.sources, self.methods = _weighted(g.source_mix), _weighted(g.method_mix)
         self.devices = _weighted(g.device_mix)
         self.next_order_id = 100_001
 
     def session(self, day: int) -> SessionFacts:
-        g, rng, end_t = self.g, self.rng, self.end_t
+        g, rng = self.g, self.rng
         user = int(rng.random() * g.users)
         device = self.catalog.user_device[user] if rng.random() < 0.8 else _pick(rng, self.devices)
         src = _pick(rng, self.sources)
         sid = f"s{rng.getrandbits(64):016x}"
-        s = _Session(SessionFacts(), user, sid, device, src, day * DAY + int(rng.random() * DAY),
-                     day + 1 < self.first_day + g.days)
+        s = _Session(SessionFacts(), user, sid, device, src, day * DAY + int(rng.random() * DAY))
         viewed = [int(rng.random() * g.products) for _ in range(_randint(rng, 1, g.max_views_per_session))]
         for product in viewed:
             self._emit(s, "view", product)
@@ -202,27 +209,24 @@ class _World:
             self._emit(s, "add_to_cart", product)
             if rng.random() < g.funnel.checkout:
                 self._emit(s, "checkout", product)
-                # (a purchase in the window's last minutes would place its order after it)
-                if rng.random() < g.funnel.purchase and s.t + 200 < end_t:
+                if rng.random() < g.funnel.purchase:
                     self._emit(s, "purchase", product, self.next_order_id)
                     _order_lifecycle(self.cfg, self.catalog, rng, self.methods, s.facts,
-                                     self.next_order_id, user, product, s.t + 2, end_t)
+                                     self.next_order_id, user, product, s.t + 2)
                     self.next_order_id += 1
-        if s.t >= end_t:  # a session running past the window's end is cut there
-            s.facts.events = [e for e in s.facts.events if e.t < end_t]
         return s.facts
 
     def _emit(self, s: _Session, event_type: str, product: int, order_id: int | None = None) -> None:
         rng = self.rng
         s.t += _randint(rng, 5, 180)
-        late = s.late_ok and rng.random() < self.g.late_event_rate
+        late = rng.random() < self.g.late_event_rate
         s.facts.events.append(Event(s.t, uuid_hex(rng), s.user, s.sid, event_type, product,
                                     s.device, s.source, order_id, late))
 
 
 def _order_lifecycle(cfg: Config, catalog: Catalog, rng: random.Random,
                      method_mix: tuple[list[str], list[float]], facts: SessionFacts,
-                     order_id: int, user: int, product: int, order_t: int, end_t: int) -> None:
+                     order_id: int, user: int, product: int, order_t: int) -> None:
     """Order versions on each status change and the payments around them."""
     g = cfg.generator
     currency = catalog.user_currency[user]
@@ -231,14 +235,11 @@ def _order_lifecycle(cfg: Config, catalog: Catalog, rng: random.Random,
     method = _pick(rng, method_mix)
 
     def version(status: str, at: int) -> None:
-        if at < end_t:
-            facts.orders.append(OrderVersion(order_id, user, order_t, at, product, price,
-                                             quantity, currency, status))
+        facts.orders.append(OrderVersion(order_id, user, order_t, at, product, price, quantity,
+                                         currency, status))
 
     def pay(status: str, at: int, amount: Decimal) -> None:
-        if at < end_t:
-            facts.payments.append(Payment(uuid_hex(rng), order_id, at, method, status, amount,
-                                          currency))
+        facts.payments.append(Payment(uuid_hex(rng), order_id, at, method, status, amount, currency))
 
     total = price * quantity
     version("placed", order_t)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -25,11 +25,15 @@ PARTITION = "ingest_date"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+Fingerprint = dict[str, list[int]]           # file name -> [length, modification time in ms]
+
+
 @dataclass(frozen=True)
 class BronzeListing:
     table: str                               # the table's URI
     partitions: dict[dt.date, list[str]]     # ingest date -> its .jsonl files, in order
     ignored: list[str]                       # entries that are not Bronze, relative to the table
+    fingerprints: dict[dt.date, Fingerprint] = field(default_factory=dict)
 
     @property
     def files(self) -> list[str]:
@@ -38,6 +42,13 @@ class BronzeListing:
     @property
     def dates(self) -> list[dt.date]:
         return sorted(self.partitions)
+
+    def only(self, dates) -> "BronzeListing":
+        """The same listing restricted to `dates` (those it has)."""
+        keep = set(dates)
+        return BronzeListing(self.table, {d: f for d, f in self.partitions.items() if d in keep},
+                             self.ignored,
+                             {d: f for d, f in self.fingerprints.items() if d in keep})
 
 
 def _hidden(name: str) -> bool:
@@ -51,6 +62,7 @@ def list_bronze(fs: Storage, table: str) -> BronzeListing:
         raise BadInputError(f"not found at {table}; generate it first "
                             "(python ingestion/generate_all.py)")
     partitions: dict[dt.date, list[str]] = {}
+    fingerprints: dict[dt.date, Fingerprint] = {}
     ignored: list[str] = []
     for name, is_dir in fs.list_status(table):
         if _hidden(name):
@@ -66,22 +78,23 @@ def list_bronze(fs: Storage, table: str) -> BronzeListing:
         if day is None:
             raise BadInputError(f"has {table}/{name}: not a Bronze partition (expected "
                                 f"{PARTITION}=YYYY-MM-DD, a real date); rename or move it")
-        files = []
-        for file, file_is_dir in fs.list_status(f"{table}/{name}"):
+        files, prints = [], {}
+        for file, file_is_dir, length, modified in fs.list_files(f"{table}/{name}"):
             if _hidden(file):
                 continue
             if file.endswith(".jsonl") and not file_is_dir:
                 files.append(f"{table}/{name}/{file}")
+                prints[file] = [length, modified]
             else:
                 ignored.append(f"{name}/{file}" + ("/" if file_is_dir else ""))
-        partitions[day] = files
+        partitions[day], fingerprints[day] = files, prints
     if ignored:
         log.warning("%s: ignored %d entr%s that %s not Bronze (only %s=YYYY-MM-DD/*.jsonl is "
                     "read): %s", table, len(ignored), "y" if len(ignored) == 1 else "ies",
                     "is" if len(ignored) == 1 else "are", PARTITION, ", ".join(ignored))
     if not any(partitions.values()):
         raise BadInputError(f"has no Bronze files ({PARTITION}=YYYY-MM-DD/*.jsonl) at {table}")
-    return BronzeListing(table, partitions, ignored)
+    return BronzeListing(table, partitions, ignored, fingerprints)
 
 
 def read_lines(spark: SparkSession, listing: BronzeListing) -> DataFrame:

@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from lakehouse.config import Config, load_config
-from lakehouse.errors import EXIT_OK, PipelineError
+from lakehouse.errors import EXIT_OK, ConfigError, PipelineError
 from lakehouse.paths import DataPaths
-from lakehouse.steps import JobContext, StepResult
+from lakehouse.steps import JobContext, RunMode, StepResult
 
 Job = Callable[[JobContext], StepResult]
 
@@ -32,7 +32,40 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--data-root", default="data", help="root directory or URI of all data (default: data)")
     parser.add_argument("--run-id", default=None, help="the pipeline run this step belongs to "
                                                        "(default: a new id)")
+    add_mode_arguments(parser)
     return parser
+
+
+def add_mode_arguments(parser: argparse.ArgumentParser) -> None:
+    """The run-mode flags every entry point takes (docs/incremental.md)."""
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--full-refresh", action="store_true",
+                      help="process every Bronze partition (default: only the unpublished ones "
+                           "once a run has published)")
+    mode.add_argument("--backfill", metavar="START[..END]",
+                      help="re-process these ingest dates (their Bronze files were replaced)")
+    parser.add_argument("--through", metavar="YYYY-MM-DD",
+                        help="generate Bronze up to this ingest date (default: generator.start_date "
+                             "+ generator.days - 1)")
+
+
+def _date_arg(flag: str, text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: expected a date YYYY-MM-DD") from None
+
+
+def mode_from_args(args: argparse.Namespace) -> RunMode:
+    """The RunMode the flags ask for; a ConfigError (exit 2) for a malformed date or range."""
+    backfill = None
+    if getattr(args, "backfill", None):
+        start, _, end = args.backfill.partition("..")
+        backfill = (_date_arg("--backfill", start), _date_arg("--backfill", end or start))
+        if backfill[1] < backfill[0]:
+            raise ConfigError(f"--backfill {args.backfill}: the range ends before it starts")
+    through = _date_arg("--through", args.through) if getattr(args, "through", None) else None
+    return RunMode(bool(getattr(args, "full_refresh", False)), backfill, through)
 
 
 def load_from_args(args: argparse.Namespace) -> tuple[Config, DataPaths]:
@@ -48,7 +81,7 @@ def context_from_args(args: argparse.Namespace) -> JobContext:
         from lakehouse.spark import get_spark     # deferred: the generators never import pyspark
         return get_spark(cfg.spark)
 
-    return JobContext(cfg, paths, args.run_id or new_run_id(), session)
+    return JobContext(cfg, paths, args.run_id or new_run_id(), session, mode_from_args(args))
 
 
 def setup_logging(level: int = logging.INFO) -> None:

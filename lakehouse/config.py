@@ -105,6 +105,7 @@ class Paths:
     quarantine: str
     gold: str
     dq: str
+    lineage: str
     staging: str
     publish: str
 

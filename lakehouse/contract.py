@@ -188,6 +188,16 @@ def classified_schema(table: str) -> str:
     return ", ".join([silver, *[f"{n} {t}" for n, t in schema_columns(QUARANTINE_SCHEMA)
                                 if n not in names]])
 
+
+def lineage_schema(table: str) -> str:
+    """The lineage of a Silver table: per Silver row, its key and date, and the Bronze line it
+    came from (what an incremental run needs to re-rank a key without rescanning Bronze)."""
+    spec = TABLES[table]
+    types = dict(schema_columns(spec.silver_schema))
+    return (f"{spec.key} {types[spec.key]}, {spec.date_column} date, raw_record string, "
+            "source_file string, ingest_date date")
+
+
 # --- Gold --------------------------------------------------------------------------------------
 USER_DAILY_FEATURES = "user_daily_features"
 

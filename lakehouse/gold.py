@@ -1,14 +1,27 @@
-"""What the Gold jobs share: ANSI-safe rates and conditional aggregates, reading Silver, the write."""
+"""What the Gold jobs share: ANSI-safe rates and conditional aggregates, reading Silver, what
+changed in this run, and the write.
+
+A Gold job recomputes in full when the run staged a full Silver version (or none, or the Gold
+table was never published); when the run staged partial Silver versions (an incremental or
+backfill run), it recomputes only what the Silver rows the run removed and added affect
+(`silver_changes`): the daily rows of their dates, and in user_daily_features the rows of
+their users from their earliest changed date on (docs/incremental.md).
+"""
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.publish import read_input
+from lakehouse.contract import TABLES
+from lakehouse.publish import is_published, open_table, published_versions, read_input
 from lakehouse.steps import JobContext, StepResult
 from lakehouse.tables import TableStore
+
+log = logging.getLogger(__name__)
 
 
 def rate(numerator: str | Column, denominator: str | Column, when_zero: float | None = None) -> Column:
@@ -42,14 +55,53 @@ def read_gold(ctx: JobContext, table: str) -> DataFrame:
     return read_input(ctx, ctx.paths.gold(table))
 
 
+def silver_changes(ctx: JobContext, gold_table: str,
+                   sources: Sequence[str]) -> dict[str, DataFrame] | None:
+    """Per source Silver table, the rows this run removed and added (`_change`; empty when the
+    run did not touch the table), or None when `gold_table` is to be recomputed in full."""
+    store = TableStore(ctx.spark, ctx.paths)
+    infos = {t: store.staged_info(ctx.paths.silver(t), ctx.run_id) for t in sources}
+    staged = [i for i in infos.values() if i is not None]
+    if (not staged or any(i.get("replace") is None for i in staged)
+            or not is_published(store, ctx.paths.gold(gold_table))):
+        return None
+    return {t: ctx.spark.read.schema(f"{TABLES[t].silver_schema}, _change string")
+            .parquet(ctx.paths.changes(t, ctx.run_id)) if infos[t] else
+            ctx.spark.createDataFrame([], f"{TABLES[t].silver_schema}, _change string")
+            for t in sources}
+
+
+def changed_dates(changes: dict[str, DataFrame]) -> list[dt.date]:
+    """The dates (each table's date column) of the changed Silver rows: the daily rows to redo."""
+    dates = None
+    for table, df in changes.items():
+        column = df.select(F.col(TABLES[table].date_column).alias("date"))
+        dates = column if dates is None else dates.union(column)
+    return sorted(r[0] for r in dates.distinct().collect())
+
+
 def write_gold(ctx: JobContext, df: DataFrame, table: str, rows_read: int,
-               partition_by: Sequence[str] = ()) -> StepResult:
+               partition_by: Sequence[str] = (), dates: list[dt.date] | None = None) -> StepResult:
     """Stage the run's new version of a Gold table: one file for a daily table, one per date
-    when partitioned. The run's publish step commits it with everything else the run wrote."""
-    out = df.repartition(*partition_by) if partition_by else df.coalesce(1)
+    when partitioned. With `dates`, `df` holds the recomputed rows of those dates only: a daily
+    table is staged whole (its other rows as published), a partitioned one as those date
+    partitions. The run's publish step commits it with everything else the run wrote."""
     store = TableStore(ctx.spark, ctx.paths)
     target = ctx.paths.gold(table)
-    store.write_staged(out, target, ctx.run_id, partition_by)
-    return StepResult(rows_read=rows_read,
-                      rows_written=store.read_staged(target, ctx.run_id)[0].count(),
-                      outputs=[ctx.paths.staged(target, ctx.run_id)])
+    replace = None
+    if dates is not None:
+        if partition_by:
+            replace = {"column": "date", "values": [d.isoformat() for d in dates],
+                       "base_version": published_versions(store)[ctx.paths.relative(target)]}
+        else:
+            published = open_table(store, target)
+            df = published.filter(~F.col("date").isin(dates)).unionByName(df)
+    out = df.repartition(*partition_by) if partition_by else df.coalesce(1)
+    store.write_staged(out, target, ctx.run_id, partition_by, replace)
+    written = store.staged_data(target, ctx.run_id, df.schema).count()
+    log.info("gold %s staged: %s, %d rows written", table,
+             "full" if dates is None else f"{len(dates)} date(s) recomputed", written)
+    return StepResult(rows_read=rows_read, rows_written=written,
+                      outputs=[ctx.paths.staged(target, ctx.run_id)],
+                      details={"mode": "full" if dates is None else "incremental",
+                               "dates": [d.isoformat() for d in dates or []]})

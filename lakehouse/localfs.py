@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import uuid
 from pathlib import Path
 
@@ -26,13 +25,3 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 def write_json_atomic(path: str | Path, payload: dict) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def replace_dir(complete: Path, target: Path) -> None:
-    """Swap the complete directory `complete` in at `target` (two renames; the old version is
-    deleted after). A crash between the renames leaves the old version beside `target`."""
-    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-    if target.exists():
-        os.rename(target, old)
-    os.rename(complete, target)
-    shutil.rmtree(old, ignore_errors=True)

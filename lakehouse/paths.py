@@ -58,6 +58,13 @@ class DataPaths:
     def gold(self, table: str) -> str:
         return join(self.root, self.layout.gold, table)
 
+    def lineage(self, table: str) -> str:
+        return join(self.root, self.layout.lineage, table)
+
+    def changes(self, table: str, run_id: str) -> str:
+        """The Silver rows run `run_id` added and removed in `table` (what Gold recomputes)."""
+        return join(self.staging_dir(run_id), "_changes", table)
+
     def staged(self, published: str, run_id: str) -> str:
         """Where run `run_id` stages its new version of `published` until the run publishes."""
         return join(self.staging_dir(run_id), self.relative(published))

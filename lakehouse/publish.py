@@ -33,7 +33,7 @@ from lakehouse.tables import TableStore
 
 log = logging.getLogger(__name__)
 
-GATED_LAYERS = ("silver", "quarantine")      # a staged version of these needs a passing gate
+GATED_LAYERS = ("silver", "quarantine", "lineage")   # a staged version of these needs a passing gate
 COMMITTING, COMMITTED = "committing", "committed"
 _recovered: set[str] = set()
 _recover_lock = threading.Lock()
@@ -103,11 +103,14 @@ def publish_run(store: TableStore, run_id: str) -> dict[str, int]:
         info = store.staged_info(join(store.paths.root, rel), run_id)
         if rel.split("/", 1)[0] in GATED_LAYERS:
             check_gate(record, rel, info["version"])
-        if current.get("planned_at", "") > info["staged_at"]:
+        replace = info.get("replace")
+        base_moved = replace is not None and current.get("tables", {}).get(rel) != replace["base_version"]
+        if current.get("planned_at", "") > info["staged_at"] or base_moved:
             raise BadInputError(
                 f"run {run_id} was overtaken: run {current['run_id']} published after {rel} was "
                 "staged, so publishing it would replace newer data with older; start a new run")
-        plan[rel] = {"staged_version": info["version"], "partition_by": info["partition_by"]}
+        plan[rel] = {"staged_version": info["version"], "partition_by": info["partition_by"],
+                     "replace": replace, "ingest": info.get("ingest")}
     record["publish"] = {"state": COMMITTING, "started_at": _now(), "tables": plan}
     write_json(store, store.paths.run_record(run_id), record)
     return _commit(store, record)
@@ -125,9 +128,16 @@ def _commit(store: TableStore, record: dict) -> dict[str, int]:
             if (store.staged_info(published, run_id) or {}).get("version") != entry["staged_version"]:
                 raise BadInputError(f"{staged}: the staged version run {run_id} planned to publish "
                                     "is gone; nothing more can be published for this run")
-            df = store.spark.read.parquet(staged)
-            version = store.write(df, published, run_id, entry["partition_by"])
-            log.info("published %s (version %d)", rel, version)
+            replace = entry.get("replace")
+            if replace is not None and not replace["values"]:
+                version = replace["base_version"]         # nothing changed in this table
+            else:
+                schema = store.read_version(published, replace["base_version"]).schema if replace else None
+                version = store.write(store.staged_data(published, run_id, schema), published,
+                                      run_id, entry["partition_by"], replace)
+                log.info("published %s (version %d%s)", rel, version,
+                         f", {len(replace['values'])} {replace['column']} value(s) replaced"
+                         if replace else "")
         entry["version"] = version
 
     # Commits to different tables are independent; most of each is driver-side latency.
@@ -136,9 +146,12 @@ def _commit(store: TableStore, record: dict) -> dict[str, int]:
             future.result()
     current = read_json(store, store.paths.publish_current) or {"tables": {}}
     snapshot = {**current["tables"], **{rel: e["version"] for rel, e in tables.items()}}
+    # which Bronze partitions are published: recorded by the same replace as the tables
+    ingest = {**current.get("ingest", {}),
+              **{e["ingest"]["table"]: e["ingest"]["state"] for e in tables.values() if e.get("ingest")}}
     write_json(store, store.paths.publish_current, {
         "run_id": run_id, "planned_at": record["publish"]["started_at"], "published_at": _now(),
-        "tables": dict(sorted(snapshot.items()))})
+        "tables": dict(sorted(snapshot.items())), "ingest": dict(sorted(ingest.items()))})
     record["publish"].update(state=COMMITTED, committed_at=_now())
     record["snapshot"] = snapshot
     write_json(store, store.paths.run_record(run_id), record)
@@ -176,6 +189,10 @@ def published_versions(store: TableStore, as_of_run: str | None = None) -> dict[
     return record["snapshot"]
 
 
+def is_published(store: TableStore, published: str) -> bool:
+    return store.paths.relative(published) in published_versions(store)
+
+
 def open_table(store: TableStore, published: str, as_of_run: str | None = None) -> DataFrame:
     """The one way to read a published table: the version the latest publish (or run
     `as_of_run`) left, never a half-published run."""
@@ -198,4 +215,4 @@ def read_input(ctx: JobContext, published: str) -> DataFrame:
         return open_table(store, published)
     if rel.split("/", 1)[0] in GATED_LAYERS:
         check_gate(run_record(store, ctx.run_id), rel, info["version"])
-    return ctx.spark.read.parquet(ctx.paths.staged(published, ctx.run_id))
+    return store.read_staged(published, ctx.run_id)[0]

@@ -1,33 +1,60 @@
-"""The I/O of the Bronze -> Silver jobs: read a Bronze table's lines, stage Silver and
-quarantine as the run's new versions (published by the run's publish step, after the gate).
+"""The I/O of the Bronze -> Silver jobs: plan which Bronze partitions to read, classify them
+(together with the published rows they can collide with, in an incremental run), and stage
+Silver, its lineage and quarantine as the run's new versions (published by the run's publish
+step, after the gate).
 
-The table-specific part is each job's pure `transform(raw, ...)`.
+The table-specific part is each job's pure `transform(raw, ...)`: raw lines in, every line
+classified out, rule 7 over whatever lines it is given.
+
+An incremental or backfill run (docs/incremental.md) gives `transform` the pool a full refresh
+would rank for the keys it touches, and nothing else:
+- the lines of the ingest partitions it (re)processes;
+- for every key among their valid rows (and every key whose published row or quarantined
+  duplicate came from a replaced partition): the published survivor's line (from the lineage
+  table) and its quarantined duplicates' lines, except those from replaced partitions.
+Rule 7 then picks the same survivor as over all Bronze. Silver and lineage are staged as the
+date partitions that changed; quarantine whole; the Silver rows removed and added as the
+run's changes, from which Gold recomputes what they affect.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.bronze import list_bronze, read_lines
-from lakehouse.contract import QUARANTINE_SCHEMA, TABLES, column_names
-from lakehouse.errors import BadInputError
+from lakehouse.bronze import BronzeListing, read_lines
+from lakehouse.contract import DUPLICATE, QUARANTINE_SCHEMA, TABLES, column_names, lineage_schema
+from lakehouse.incremental import FULL, NOTHING, IngestPlan, plan_run
+from lakehouse.publish import open_table, published_versions, recover
 from lakehouse.steps import JobContext, StepResult
-from lakehouse.storage import Storage
 from lakehouse.tables import TableStore
 
 log = logging.getLogger(__name__)
 
+Transform = Callable[[DataFrame], DataFrame]
+RAW_COLUMNS = ("raw_record", "source_file", "ingest_date")      # a Bronze line and where it is
 
-def extract_bronze(ctx: JobContext, table: str) -> DataFrame:
-    """Every line of Bronze `table` as (raw_record, source_file, ingest_date)."""
-    try:
-        listing = list_bronze(Storage(ctx.spark), ctx.paths.bronze(table))
-    except BadInputError as exc:
-        raise BadInputError(f"Bronze table {table} {exc}") from None
+
+def plan_table(ctx: JobContext, table: str) -> IngestPlan:
+    """Which Bronze partitions of `table` this run reads (lakehouse/incremental.py)."""
+    store = TableStore(ctx.spark, ctx.paths)
+    recover(store)          # an interrupted publish completes first: it changes the state
+    return plan_run(store.fs, ctx.paths, ctx.mode, (table,))[table]
+
+
+def _outputs(ctx: JobContext, table: str) -> tuple[str, str, str]:
+    return ctx.paths.silver(table), ctx.paths.lineage(table), ctx.paths.quarantine(table)
+
+
+def read_bronze(ctx: JobContext, listing: BronzeListing) -> DataFrame:
+    """The listed partitions' lines as (raw_record, source_file, ingest_date)."""
+    if not listing.files:
+        return ctx.spark.createDataFrame([], "raw_record string, source_file string, ingest_date date")
     return read_lines(ctx.spark, listing)
 
 
@@ -37,40 +64,135 @@ def silver_rows(classified: DataFrame, table: str) -> DataFrame:
     return classified.filter(F.col("reject_reason").isNull()).select(*columns)
 
 
+def lineage_rows(classified: DataFrame, table: str) -> DataFrame:
+    return classified.filter(F.col("reject_reason").isNull()).select(*column_names(lineage_schema(table)))
+
+
 def quarantine_rows(classified: DataFrame) -> DataFrame:
     columns = column_names(QUARANTINE_SCHEMA)
     return classified.filter(F.col("reject_reason").isNotNull()).select(*columns)
 
 
-def stage_silver(ctx: JobContext, table: str, classified: DataFrame) -> StepResult:
-    """Write the staged Silver and quarantine versions of `table` from its classified rows."""
+def stage_silver(ctx: JobContext, table: str, transform: Transform) -> StepResult:
+    """Plan, read, classify and stage `table`'s Silver, lineage and quarantine versions."""
+    plan = plan_table(ctx, table)
+    log.info("silver %s", plan.describe())
+    if plan.kind == NOTHING:
+        return StepResult(details={"mode": plan.kind, "read": []})
     store = TableStore(ctx.spark, ctx.paths)
+    lines = read_bronze(ctx, plan.listing)
+    if plan.kind == FULL:
+        classified, changes = transform(lines), None
+    else:
+        classified, changes = _pool_classified(ctx, store, table, plan, lines, transform)
     classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     started = time.perf_counter()
     try:
-        counts = {r["reject_reason"]: r["count"]
-                  for r in classified.groupBy("reject_reason").count().collect()}
+        read = F.col("ingest_date").isin(plan.read_dates)      # the lines read from Bronze
+        counts = classified.groupBy(read.alias("read"), "ingest_date", "reject_reason").count().collect()
         classified_at = time.perf_counter()
-        date_column = TABLES[table].date_column
-        silver = silver_rows(classified, table)
-        store.write_staged(silver.repartition(date_column), ctx.paths.silver(table), ctx.run_id,
-                           (date_column,))
-        store.write_staged(quarantine_rows(classified).coalesce(1), ctx.paths.quarantine(table),
-                           ctx.run_id)
+        _stage(ctx, store, table, plan, classified, changes, _lines_per_date(counts))
         log.info("silver %s: classified in %.2fs, written in %.2fs", table,
                  classified_at - started, time.perf_counter() - classified_at)
     finally:
         classified.unpersist()
-    written = counts.pop(None, 0)
+    rejects: dict[str, int] = {}
+    for r in counts:
+        if r["reject_reason"] is not None:
+            rejects[r["reject_reason"]] = rejects.get(r["reject_reason"], 0) + r["count"]
+    lines_read = sum(r["count"] for r in counts if r["read"])
+    valid = sum(r["count"] for r in counts if r["reject_reason"] is None)
     result = StepResult(
-        rows_read=written + sum(counts.values()), rows_written=written,
-        rows_quarantined=sum(counts.values()),
-        outputs=[ctx.paths.staged(ctx.paths.silver(table), ctx.run_id),
-                 ctx.paths.staged(ctx.paths.quarantine(table), ctx.run_id)],
-        details={"rejects": dict(sorted(counts.items()))})
-    log.info("silver %s staged: %d read, %d valid, %d quarantined %s", table, result.rows_read,
-             written, result.rows_quarantined, result.details["rejects"])
+        rows_read=lines_read, rows_written=valid, rows_quarantined=sum(rejects.values()),
+        outputs=[ctx.paths.staged(p, ctx.run_id) for p in _outputs(ctx, table)],
+        details={"mode": plan.kind, "read": [d.isoformat() for d in plan.read_dates],
+                 "replaced": [d.isoformat() for d in plan.replaced],
+                 "rejects": dict(sorted(rejects.items()))})
+    log.info("silver %s staged (%s): %d Bronze lines read, %d rows ranked, %d valid, %d quarantined %s",
+             table, plan.kind, lines_read, valid + result.rows_quarantined, valid,
+             result.rows_quarantined, result.details["rejects"])
     return result
+
+
+def _lines_per_date(counts) -> dict[dt.date, int]:
+    lines: dict[dt.date, int] = {}
+    for r in counts:
+        if r["read"]:
+            lines[r["ingest_date"]] = lines.get(r["ingest_date"], 0) + r["count"]
+    return lines
+
+
+def _pool_classified(ctx: JobContext, store: TableStore, table: str, plan: IngestPlan,
+                     lines: DataFrame, transform: Transform) -> tuple[DataFrame, dict]:
+    """Classify the new lines together with what they can collide with (module docstring).
+    Returns the classified pool and what the staging needs to know about the published rows."""
+    spec = TABLES[table]
+    key = spec.key
+    silver, lineage, quarantine = (open_table(store, p) for p in _outputs(ctx, table))
+    redo = F.col("ingest_date").isin(plan.reprocessed)
+    new = transform(lines)
+    duplicates = quarantine.filter(F.col("reject_reason") == DUPLICATE)
+    keyed_duplicates = transform(duplicates.select(*RAW_COLUMNS)).select(*RAW_COLUMNS, key)
+    valid = F.col("reject_reason").isNull() | (F.col("reject_reason") == DUPLICATE)
+    keys = (new.filter(valid).select(key)
+            .union(lineage.filter(redo).select(key))
+            .union(keyed_duplicates.filter(redo).select(key))
+            .distinct().persist(StorageLevel.MEMORY_AND_DISK))
+    pool = (lines
+            .union(lineage.filter(~redo).join(keys, key, "left_semi").select(*RAW_COLUMNS))
+            .union(keyed_duplicates.filter(~redo).join(keys, key, "left_semi").select(*RAW_COLUMNS)))
+    kept_quarantine = (quarantine.filter(~redo & (F.col("reject_reason") != DUPLICATE))
+                       .unionByName(keyed_duplicates.filter(~redo).join(keys, key, "left_anti")
+                                    .withColumn("reject_reason", F.lit(DUPLICATE))
+                                    .select(*column_names(QUARANTINE_SCHEMA))))
+    published = {"silver": silver, "lineage": lineage, "keys": keys,
+                 "quarantine": kept_quarantine, "versions": published_versions(store)}
+    return transform(pool), published
+
+
+def _stage(ctx: JobContext, store: TableStore, table: str, plan: IngestPlan, classified: DataFrame,
+           published: dict | None, lines: dict[dt.date, int]) -> None:
+    """Write the staged versions: in full, or as the changed date partitions plus the changes."""
+    spec = TABLES[table]
+    date_column, key = spec.date_column, spec.key
+    silver_path, lineage_path, quarantine_path = _outputs(ctx, table)
+    ingest = {"table": table, "state": plan.state_after(lines),
+              "read": [d.isoformat() for d in plan.read_dates], "kind": plan.kind,
+              "kept_lines": sum(e["lines"] for e in plan.kept.values())}
+    survivors, survivor_lineage = silver_rows(classified, table), lineage_rows(classified, table)
+    quarantined = quarantine_rows(classified)
+    partition_by = (date_column,)
+    if published is None:
+        store.write_staged(survivors.repartition(date_column), silver_path, ctx.run_id,
+                           partition_by, ingest=ingest)
+        store.write_staged(survivor_lineage.repartition(date_column), lineage_path, ctx.run_id,
+                           partition_by)
+        store.write_staged(quarantined.coalesce(1), quarantine_path, ctx.run_id)
+        return
+    keys = published["keys"]
+    # the published survivors of the re-ranked keys leave their date partitions
+    displaced = published["lineage"].join(keys, key, "left_semi").select(date_column)
+    dates = sorted(r[0] for r in displaced.union(survivors.select(date_column)).distinct().collect())
+    in_dates = F.col(date_column).isin(dates)
+    versions = published["versions"]
+
+    def replace(path: str) -> dict:
+        return {"column": date_column, "values": [d.isoformat() for d in dates],
+                "base_version": versions[ctx.paths.relative(path)]}
+
+    removed = published["silver"].filter(in_dates).join(keys, key, "left_semi")
+    (removed.withColumn("_change", F.lit("removed"))
+     .unionByName(survivors.withColumn("_change", F.lit("added")))
+     .coalesce(1).write.mode("overwrite").parquet(ctx.paths.changes(table, ctx.run_id)))
+    kept = published["silver"].filter(in_dates).join(keys, key, "left_anti")
+    store.write_staged(kept.unionByName(survivors).repartition(date_column), silver_path,
+                       ctx.run_id, partition_by, replace(silver_path), ingest=ingest)
+    kept_lineage = published["lineage"].filter(in_dates).join(keys, key, "left_anti")
+    store.write_staged(kept_lineage.unionByName(survivor_lineage).repartition(date_column),
+                       lineage_path, ctx.run_id, partition_by, replace(lineage_path))
+    store.write_staged(published["quarantine"].unionByName(quarantined).coalesce(1),
+                       quarantine_path, ctx.run_id)
+    published["keys"].unpersist()
 
 
 def staged_silver_tables(store: TableStore, run_id: str) -> list[str]:

@@ -4,6 +4,7 @@ records). Tables are Delta tables (lakehouse/tables.py), whose commits are atomi
 """
 from __future__ import annotations
 
+import os
 import uuid
 
 from pyspark.sql import SparkSession
@@ -45,9 +46,15 @@ class Storage:
 
     def list_status(self, uri: str) -> list[tuple[str, bool]]:
         """(name, is_directory) of each entry of a directory, by name; [] when it is missing."""
+        return [(name, is_dir) for name, is_dir, _, _ in self.list_files(uri)]
+
+    def list_files(self, uri: str) -> list[tuple[str, bool, int, int]]:
+        """(name, is_directory, length in bytes, modification time in ms) of each entry of a
+        directory, by name; [] when it is missing."""
         if not self.exists(uri):
             return []
-        return sorted((str(s.getPath().getName()), bool(s.isDirectory()))
+        return sorted((str(s.getPath().getName()), bool(s.isDirectory()), int(s.getLen()),
+                       int(s.getModificationTime()))
                       for s in self._fs(uri).listStatus(self._path(uri)))
 
     def write_text(self, uri: str, text: str) -> None:
@@ -78,3 +85,30 @@ class Storage:
             return "\n".join(lines)
         finally:
             reader.close()
+
+
+class LocalStorage:
+    """The read side of `Storage` for a local data root, in plain Python: what the orchestrator
+    uses to plan a run (and --dry-run to show it) without starting a JVM."""
+
+    def exists(self, uri: str) -> bool:
+        return os.path.exists(local_path(uri))
+
+    def list_status(self, uri: str) -> list[tuple[str, bool]]:
+        return [(name, is_dir) for name, is_dir, _, _ in self.list_files(uri)]
+
+    def list_files(self, uri: str) -> list[tuple[str, bool, int, int]]:
+        """As `Storage.list_files`: the same lengths and millisecond modification times."""
+        path = local_path(uri)
+        if not os.path.isdir(path):
+            return []
+        out = []
+        for entry in os.scandir(path):
+            st = entry.stat()
+            out.append((entry.name, entry.is_dir(), 0 if entry.is_dir() else st.st_size,
+                        st.st_mtime_ns // 1_000_000))
+        return sorted(out)
+
+    def read_text(self, uri: str) -> str:
+        with open(local_path(uri), encoding="utf-8") as f:
+            return f.read()

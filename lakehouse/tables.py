@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from lakehouse.errors import BadInputError
 from lakehouse.paths import DataPaths
@@ -24,6 +25,17 @@ log = logging.getLogger(__name__)
 
 DELTA = "delta"
 STAGED_MARKER = "_STAGED"
+
+
+def replace_values(replace: dict) -> list[dt.date]:
+    """The date values a partial version replaces."""
+    return [dt.date.fromisoformat(v) for v in replace["values"]]
+
+
+def replace_predicate(replace: dict) -> str:
+    """`event_date IN (DATE'2026-01-01', ...)`: the rows a partial version replaces."""
+    dates = ", ".join(f"DATE'{v}'" for v in replace["values"])
+    return f"`{replace['column']}` IN ({dates})"
 
 
 class TableStore:
@@ -70,11 +82,16 @@ class TableStore:
     def read_version(self, path: str, version: int) -> DataFrame:
         return self.spark.read.format(DELTA).option("versionAsOf", version).load(path)
 
-    def write(self, df: DataFrame, path: str, run_id: str, partition_by: Sequence[str] = ()) -> int:
-        """Replace the table's content in one atomic Delta commit tagged with `run_id`; returns
-        the new version. The previous versions stay readable (time travel) until VACUUM."""
-        writer = (df.write.format(DELTA).mode("overwrite").option("overwriteSchema", "true")
-                  .option("userMetadata", run_id))
+    def write(self, df: DataFrame, path: str, run_id: str, partition_by: Sequence[str] = (),
+              replace: dict | None = None) -> int:
+        """Replace the table's content — or with `replace` ({"column", "values"}) only the rows
+        whose `column` is one of `values` — in one atomic Delta commit tagged with `run_id`;
+        returns the new version. Earlier versions stay readable (time travel) until VACUUM."""
+        writer = df.write.format(DELTA).mode("overwrite").option("userMetadata", run_id)
+        if replace is None:
+            writer = writer.option("overwriteSchema", "true")
+        else:   # a partition replace: Delta checks every written row matches the predicate
+            writer = writer.option("replaceWhere", replace_predicate(replace))
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.save(path)
@@ -89,8 +106,13 @@ class TableStore:
         return f"{self.paths.staged(published, run_id)}/{STAGED_MARKER}"
 
     def write_staged(self, df: DataFrame, published: str, run_id: str,
-                     partition_by: Sequence[str] = ()) -> str:
-        """Write `df` as run `run_id`'s staged version of `published`; returns its version token."""
+                     partition_by: Sequence[str] = (), replace: dict | None = None,
+                     **extra) -> str:
+        """Write `df` as run `run_id`'s staged version of `published`; returns its version token.
+
+        With `replace` ({"column", "values", "base_version"}) `df` holds only the rows of those
+        `column` values, which replace theirs in published version `base_version`; the rest of
+        the table stays. `extra` is kept in the marker (e.g. the Bronze partitions read)."""
         staged = self.paths.staged(published, run_id)
         self.fs.delete(staged)
         writer = df.write.mode("overwrite")
@@ -100,7 +122,8 @@ class TableStore:
         token = uuid.uuid4().hex[:12]
         staged_at = dt.datetime.now(dt.timezone.utc).isoformat()
         self.fs.write_text(self._marker(published, run_id), json.dumps(
-            {"version": token, "partition_by": list(partition_by), "staged_at": staged_at}))
+            {"version": token, "partition_by": list(partition_by), "staged_at": staged_at,
+             "replace": replace, **extra}, default=str))
         return token
 
     def staged_info(self, published: str, run_id: str) -> dict | None:
@@ -113,12 +136,26 @@ class TableStore:
         return self.staged_info(published, run_id) is not None
 
     def read_staged(self, published: str, run_id: str) -> tuple[DataFrame, str]:
-        """The staged version of `published` and its token (what a gate is recorded against)."""
+        """The table as run `run_id` will publish it, and the staged version's token (what a
+        gate is recorded against): the staged rows, plus — for a partial version — the rows of
+        the published base version outside the replaced values."""
         info = self.staged_info(published, run_id)
         if info is None:
             raise BadInputError(f"{self.paths.staged(published, run_id)}: no staged version to "
                                 f"check; run the Silver job first (with the same --run-id {run_id})")
-        return self.spark.read.parquet(self.paths.staged(published, run_id)), info["version"]
+        replace = info.get("replace")
+        if replace is None:
+            return self.staged_data(published, run_id), info["version"]
+        base = self.read_version(published, replace["base_version"])
+        kept = base.filter(~F.col(replace["column"]).isin(replace_values(replace)))
+        staged = self.staged_data(published, run_id, base.schema)
+        return kept.unionByName(staged.select(*base.columns)), info["version"]
+
+    def staged_data(self, published: str, run_id: str, schema=None) -> DataFrame:
+        """The rows run `run_id` staged for `published`, as written (`schema`: the published
+        table's, so that an empty partial version reads as empty, not as an error)."""
+        reader = self.spark.read if schema is None else self.spark.read.schema(schema)
+        return reader.parquet(self.paths.staged(published, run_id))
 
     def staged_tables(self, run_id: str) -> list[str]:
         """Every table run `run_id` staged completely, as paths relative to the data root."""

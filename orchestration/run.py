@@ -38,6 +38,7 @@ class Run:
             if name not in selected:
                 self.records[name].status = "reused" if name in done_before else "not_planned"
         self.status, self.exit_code = "running", None
+        self.run_mode: dict = {}          # the mode asked for, and each table's partitions read
         self.resumed_from = previous["run_id"] if previous else None
         # the id its staged tables, gate and publish are recorded under: a resumed run continues
         # the original run's
@@ -54,6 +55,7 @@ class Run:
             "started_at": dt.datetime.fromtimestamp(self.started, dt.timezone.utc).isoformat(),
             "duration_s": round(time.time() - self.started, 3),
             "mode": self.mode, "data_root": self.data_root, "log_file": str(self.log_file),
+            "run_mode": self.run_mode,
             "config": {"path": self.cfg.source, "profile": self.cfg.profile,
                        "digest": self.cfg.digest(), "settings": self.cfg.as_dict()},
             "dq": self.dq, "steps": [asdict(r) for r in self.records.values()],
@@ -67,7 +69,7 @@ class Run:
 
 
 def execute(run: Run, selected: list[str], step_fns: dict[str, Callable[[], StepResult]],
-            policy: RetryPolicy, max_parallel: int = 1) -> int:
+            policy: RetryPolicy, max_parallel: int = 1, finish: bool = True) -> int:
     """Run the selected steps as a DAG: a step starts once the selected steps it depends on
     have succeeded, up to `max_parallel` at a time (Spark steps share the session). After a
     failure nothing new starts, running steps finish, the rest are marked skipped."""
@@ -109,7 +111,8 @@ def execute(run: Run, selected: list[str], step_fns: dict[str, Callable[[], Step
                       f"elapsed {time.time() - run.started:.1f}s)", flush=True)
     for name in pending:
         run.records[name].status = "skipped"
-    return run.finish(failure.exit_code if failure else EXIT_OK)
+    code = failure.exit_code if failure else EXIT_OK
+    return run.finish(code) if finish or code != EXIT_OK else code
 
 
 def selected_dependencies(selected: list[str]) -> dict[str, set[str]]:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lakehouse.config import Config
+from lakehouse.steps import RunMode
 from lakehouse.errors import error_for_exit_code
 from lakehouse.steps import StepResult
 from orchestration.plan import StepSpec
@@ -38,10 +39,10 @@ def spark_submit_executable() -> str:
 
 
 def submit_command(spec: StepSpec, cfg: Config, data_root: str, run_id: str,
-                   code_zip: Path) -> list[str]:
+                   code_zip: Path, mode: RunMode = RunMode()) -> list[str]:
     """The command a scheduler would run for `spec` (absolute paths: it runs from the repo root)."""
     args = [spec.script, "--config", str(Path(cfg.source).resolve()), "--profile", cfg.profile,
-            "--data-root", data_root, "--run-id", run_id]
+            "--data-root", data_root, "--run-id", run_id, *mode.args()]
     if not spec.spark:
         return [sys.executable, *args]
     from lakehouse.spark import spark_submit_args

@@ -16,7 +16,7 @@ from lakehouse.conform import conform
 from lakehouse.contract import classified_schema, ORDERS, TABLES
 from lakehouse.parsing import (carried_columns, normalize_currency, normalize_enum, parse_fields,
                                parse_money, parse_timestamp, to_usd)
-from lakehouse.silver import extract_bronze, stage_silver
+from lakehouse.silver import stage_silver
 from lakehouse.steps import JobContext, StepResult
 from lakehouse.validation import classify
 
@@ -50,9 +50,8 @@ def transform(raw: DataFrame, enums: Enums, fx_rates: dict[str, Decimal]) -> Dat
 
 
 def run(ctx: JobContext) -> StepResult:
-    raw = extract_bronze(ctx, ORDERS)
-    classified = transform(raw, ctx.cfg.enums, ctx.cfg.fx_rates_to_usd)
-    return stage_silver(ctx, ORDERS, classified)
+    # extract (the Bronze partitions this run reads) -> transform -> load (staged)
+    return stage_silver(ctx, ORDERS, lambda raw: transform(raw, ctx.cfg.enums, ctx.cfg.fx_rates_to_usd))
 
 
 def main(argv=None) -> int:

@@ -14,7 +14,7 @@ from lakehouse.config import Enums
 from lakehouse.conform import conform
 from lakehouse.contract import classified_schema, TABLES, USER_EVENTS
 from lakehouse.parsing import carried_columns, normalize_enum, parse_fields, parse_money, parse_timestamp
-from lakehouse.silver import extract_bronze, stage_silver
+from lakehouse.silver import stage_silver
 from lakehouse.steps import JobContext, StepResult
 from lakehouse.validation import classify
 
@@ -49,9 +49,8 @@ def transform(raw: DataFrame, enums: Enums, pii_salt: str) -> DataFrame:
 
 
 def run(ctx: JobContext) -> StepResult:
-    raw = extract_bronze(ctx, USER_EVENTS)
-    classified = transform(raw, ctx.cfg.enums, ctx.cfg.pii_salt)
-    return stage_silver(ctx, USER_EVENTS, classified)
+    # extract (the Bronze partitions this run reads) -> transform -> load (staged)
+    return stage_silver(ctx, USER_EVENTS, lambda raw: transform(raw, ctx.cfg.enums, ctx.cfg.pii_salt))
 
 
 def main(argv=None) -> int:

@@ -15,7 +15,9 @@ from pyspark.sql import functions as F
 from lakehouse.contract import ORDERS, PAYMENTS, USER_DAILY_FEATURES, USER_DAILY_FEATURES_SCHEMA, USER_EVENTS
 from lakehouse.cli import job_main
 from lakehouse.conform import conform
-from lakehouse.gold import count_if, rate, read_silver, sum_if, write_gold
+from lakehouse.gold import count_if, rate, read_silver, silver_changes, sum_if, write_gold
+from lakehouse.publish import open_table
+from lakehouse.tables import TableStore
 from lakehouse.steps import JobContext, StepResult
 
 ACTIVITY = ("views", "add_to_carts", "checkouts", "purchases", "sessions", "orders", "spend_usd",
@@ -75,11 +77,48 @@ def transform(events: DataFrame, orders: DataFrame, payments: DataFrame,
     ), USER_DAILY_FEATURES_SCHEMA)
 
 
+def affected_users(changes: dict[str, DataFrame], orders: DataFrame, payments: DataFrame) -> DataFrame:
+    """(user_id, from_date): per user, the earliest date whose row the changed Silver rows
+    affect. That row, and every later row of the user, is recomputed: a later row's 7-day
+    window or days_since_prev_order may reach back to it.
+
+    A changed event or order touches its user on its date; a changed payment touches the user
+    of its order on its payment date, and so does every payment of a changed order (its owner
+    may have changed, or arrived after the payment did). Owners are looked up in the new and in
+    the removed order versions, so the user a payment leaves is recomputed too."""
+    ch_events, ch_orders, ch_payments = (changes[t] for t in (USER_EVENTS, ORDERS, PAYMENTS))
+    owners = orders.select("order_id", "user_id").union(ch_orders.select("order_id", "user_id")).distinct()
+    paid = (ch_payments.select("order_id", "payment_date")
+            .union(payments.join(ch_orders.select("order_id"), "order_id", "left_semi")
+                   .select("order_id", "payment_date")))
+    touched = (ch_events.select("user_id", F.col("event_date").alias("date"))
+               .union(ch_orders.select("user_id", F.col("order_date").alias("date")))
+               .union(paid.join(owners, "order_id").select("user_id", F.col("payment_date").alias("date"))))
+    return touched.groupBy("user_id").agg(F.min("date").alias("from_date"))
+
+
 def run(ctx: JobContext) -> StepResult:
     events, orders, payments = (read_silver(ctx, t) for t in (USER_EVENTS, ORDERS, PAYMENTS))
-    features = transform(events, orders, payments, ctx.cfg.features.high_value_threshold_usd)
+    threshold = ctx.cfg.features.high_value_threshold_usd
+    changes = silver_changes(ctx, USER_DAILY_FEATURES, (USER_EVENTS, ORDERS, PAYMENTS))
     rows_read = events.count() + orders.count() + payments.count()
-    return write_gold(ctx, features, USER_DAILY_FEATURES, rows_read, partition_by=("date",))
+    if changes is None:
+        features = transform(events, orders, payments, threshold)
+        return write_gold(ctx, features, USER_DAILY_FEATURES, rows_read, partition_by=("date",))
+    users = affected_users(changes, orders, payments).persist()
+    mine = lambda df: df.join(users, "user_id", "left_semi")  # noqa: E731
+    recomputed = (transform(mine(events), mine(orders), payments, threshold)
+                  .join(users, "user_id").filter(F.col("date") >= F.col("from_date")).drop("from_date"))
+    published = open_table(TableStore(ctx.spark, ctx.paths), ctx.paths.gold(USER_DAILY_FEATURES))
+    stale = published.join(users, "user_id").filter(F.col("date") >= F.col("from_date")).select("date")
+    dates = sorted(r[0] for r in stale.union(recomputed.select("date")).distinct().collect())
+    kept = (published.filter(F.col("date").isin(dates)).join(users, "user_id", "left")
+            .filter(F.col("from_date").isNull() | (F.col("date") < F.col("from_date")))
+            .select(*published.columns))
+    result = write_gold(ctx, kept.unionByName(recomputed), USER_DAILY_FEATURES, rows_read,
+                        partition_by=("date",), dates=dates)
+    users.unpersist()
+    return result
 
 
 def main(argv=None) -> int:
