@@ -3,8 +3,10 @@
     python orchestrator.py [--profile tiny] [--data-root data] [--submit] [--dry-run] ...
 
 In-process mode (default) runs every Spark step in one shared SparkSession; `--submit` runs each
-job with spark-submit exactly as a production scheduler would. Exit codes: 0 success, 1 a step
-failed, 2 config or usage error, 3 the data-quality gate failed, 4 another run holds the lock.
+job with spark-submit exactly as a production scheduler would. A run reads the Bronze partitions
+not published yet (--full-refresh: all; --backfill START[..END]: those dates again). Exit codes:
+0 success or nothing to do, 1 a step failed, 2 config or usage error, 3 the data-quality gate
+failed, 4 another run holds the lock, 5 a published Bronze partition vanished or changed.
 """
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Exit codes: 0 ok, 1 step failed, 2 config/usage error, "
-                                       "3 data-quality gate failed, 4 already running.")
+                                       "3 data-quality gate failed, 4 already running, "
+                                       "5 published Bronze vanished or changed.")
     p.add_argument("--config", default=None, help="path to config.yaml (default: the repo's)")
     p.add_argument("--profile", default="default", help="tiny, small, default or large")
     p.add_argument("--data-root", default="data", help="root directory or URI of all data")

@@ -129,15 +129,15 @@ def _commit(store: TableStore, record: dict) -> dict[str, int]:
                 raise BadInputError(f"{staged}: the staged version run {run_id} planned to publish "
                                     "is gone; nothing more can be published for this run")
             replace = entry.get("replace")
-            if replace is not None and not replace["values"]:
+            if replace is not None and not replace.get("append") and not replace["values"]:
                 version = replace["base_version"]         # nothing changed in this table
             else:
                 schema = store.read_version(published, replace["base_version"]).schema if replace else None
                 version = store.write(store.staged_data(published, run_id, schema), published,
                                       run_id, entry["partition_by"], replace)
                 log.info("published %s (version %d%s)", rel, version,
-                         f", {len(replace['values'])} {replace['column']} value(s) replaced"
-                         if replace else "")
+                         "" if not replace else ", appended" if replace.get("append") else
+                         f", {len(replace['values'])} {replace['column']} value(s) replaced")
         entry["version"] = version
 
     # Commits to different tables are independent; most of each is driver-side latency.

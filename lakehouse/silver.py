@@ -82,10 +82,9 @@ def stage_silver(ctx: JobContext, table: str, transform: Transform) -> StepResul
     store = TableStore(ctx.spark, ctx.paths)
     lines = read_bronze(ctx, plan.listing)
     if plan.kind == FULL:
-        classified, changes = transform(lines), None
+        classified, changes = transform(lines).persist(StorageLevel.MEMORY_AND_DISK), None
     else:
         classified, changes = _pool_classified(ctx, store, table, plan, lines, transform)
-    classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     started = time.perf_counter()
     try:
         read = F.col("ingest_date").isin(plan.read_dates)      # the lines read from Bronze
@@ -130,24 +129,34 @@ def _pool_classified(ctx: JobContext, store: TableStore, table: str, plan: Inges
     key = spec.key
     silver, lineage, quarantine = (open_table(store, p) for p in _outputs(ctx, table))
     redo = F.col("ingest_date").isin(plan.reprocessed)
-    new = transform(lines)
-    duplicates = quarantine.filter(F.col("reject_reason") == DUPLICATE)
-    keyed_duplicates = transform(duplicates.select(*RAW_COLUMNS)).select(*RAW_COLUMNS, key)
+    # Plans are cut (localCheckpoint) where a classified result feeds another transform: the
+    # analyzer re-walks a whole plan on every DataFrame call, and nested transforms made that
+    # the main cost of a small run.
+    new = transform(lines).localCheckpoint()
     valid = F.col("reject_reason").isNull() | (F.col("reject_reason") == DUPLICATE)
-    keys = (new.filter(valid).select(key)
-            .union(lineage.filter(redo).select(key))
-            .union(keyed_duplicates.filter(redo).select(key))
-            .distinct().persist(StorageLevel.MEMORY_AND_DISK))
-    pool = (lines
-            .union(lineage.filter(~redo).join(keys, key, "left_semi").select(*RAW_COLUMNS))
-            .union(keyed_duplicates.filter(~redo).join(keys, key, "left_semi").select(*RAW_COLUMNS)))
-    kept_quarantine = (quarantine.filter(~redo & (F.col("reject_reason") != DUPLICATE))
-                       .unionByName(keyed_duplicates.filter(~redo).join(keys, key, "left_anti")
-                                    .withColumn("reject_reason", F.lit(DUPLICATE))
-                                    .select(*column_names(QUARANTINE_SCHEMA))))
+    keys = new.filter(valid).select(key).union(lineage.filter(redo).select(key))
+    pool = new.select(*RAW_COLUMNS)
+    if plan.replaced:
+        # A backfill may remove a key's survivor: its quarantined duplicates compete again.
+        duplicates = quarantine.filter(F.col("reject_reason") == DUPLICATE).select(*RAW_COLUMNS)
+        keyed_duplicates = transform(duplicates).select(*RAW_COLUMNS, key).localCheckpoint()
+        keys = keys.union(keyed_duplicates.filter(redo).select(key)).distinct().localCheckpoint()
+        pool = pool.union(keyed_duplicates.filter(~redo).join(keys, key, "left_semi")
+                          .select(*RAW_COLUMNS))
+        kept_quarantine = (quarantine.filter(~redo & (F.col("reject_reason") != DUPLICATE))
+                           .unionByName(keyed_duplicates.filter(~redo).join(keys, key, "left_anti")
+                                        .withColumn("reject_reason", F.lit(DUPLICATE))
+                                        .select(*column_names(QUARANTINE_SCHEMA))))
+    else:
+        # Only new lines: a quarantined duplicate lost to a survivor that stays in the pool, so
+        # it can never win; quarantine only grows (appended).
+        keys = keys.distinct().localCheckpoint()
+        kept_quarantine = None
+    pool = pool.union(lineage.filter(~redo).join(keys, key, "left_semi")
+                      .select(*RAW_COLUMNS)).localCheckpoint()
     published = {"silver": silver, "lineage": lineage, "keys": keys,
                  "quarantine": kept_quarantine, "versions": published_versions(store)}
-    return transform(pool), published
+    return transform(pool).localCheckpoint(), published
 
 
 def _stage(ctx: JobContext, store: TableStore, table: str, plan: IngestPlan, classified: DataFrame,
@@ -180,6 +189,9 @@ def _stage(ctx: JobContext, store: TableStore, table: str, plan: IngestPlan, cla
         return {"column": date_column, "values": [d.isoformat() for d in dates],
                 "base_version": versions[ctx.paths.relative(path)]}
 
+    def append(path: str) -> dict:
+        return {"append": True, "base_version": versions[ctx.paths.relative(path)]}
+
     removed = published["silver"].filter(in_dates).join(keys, key, "left_semi")
     (removed.withColumn("_change", F.lit("removed"))
      .unionByName(survivors.withColumn("_change", F.lit("added")))
@@ -190,9 +202,12 @@ def _stage(ctx: JobContext, store: TableStore, table: str, plan: IngestPlan, cla
     kept_lineage = published["lineage"].filter(in_dates).join(keys, key, "left_anti")
     store.write_staged(kept_lineage.unionByName(survivor_lineage).repartition(date_column),
                        lineage_path, ctx.run_id, partition_by, replace(lineage_path))
-    store.write_staged(published["quarantine"].unionByName(quarantined).coalesce(1),
-                       quarantine_path, ctx.run_id)
-    published["keys"].unpersist()
+    if published["quarantine"] is None:       # appended to the published table
+        store.write_staged(quarantined.coalesce(1), quarantine_path, ctx.run_id,
+                           replace=append(quarantine_path))
+    else:
+        store.write_staged(published["quarantine"].unionByName(quarantined).coalesce(1),
+                           quarantine_path, ctx.run_id)
 
 
 def staged_silver_tables(store: TableStore, run_id: str) -> list[str]:

@@ -85,12 +85,15 @@ class TableStore:
     def write(self, df: DataFrame, path: str, run_id: str, partition_by: Sequence[str] = (),
               replace: dict | None = None) -> int:
         """Replace the table's content — or with `replace` ({"column", "values"}) only the rows
-        whose `column` is one of `values` — in one atomic Delta commit tagged with `run_id`;
+        whose `column` is one of `values`, or ({"append": true}) add rows — in one atomic Delta
+        commit tagged with `run_id`;
         returns the new version. Earlier versions stay readable (time travel) until VACUUM."""
-        writer = df.write.format(DELTA).mode("overwrite").option("userMetadata", run_id)
+        appending = bool(replace and replace.get("append"))
+        writer = (df.write.format(DELTA).mode("append" if appending else "overwrite")
+                  .option("userMetadata", run_id))
         if replace is None:
             writer = writer.option("overwriteSchema", "true")
-        else:   # a partition replace: Delta checks every written row matches the predicate
+        elif not appending:   # a partition replace: Delta checks every written row matches it
             writer = writer.option("replaceWhere", replace_predicate(replace))
         if partition_by:
             writer = writer.partitionBy(*partition_by)
@@ -112,7 +115,7 @@ class TableStore:
 
         With `replace` ({"column", "values", "base_version"}) `df` holds only the rows of those
         `column` values, which replace theirs in published version `base_version`; the rest of
-        the table stays. `extra` is kept in the marker (e.g. the Bronze partitions read)."""
+        the table stays. With {"append": true, "base_version"} `df` is added to that version. `extra` is kept in the marker (e.g. the Bronze partitions read)."""
         staged = self.paths.staged(published, run_id)
         self.fs.delete(staged)
         writer = df.write.mode("overwrite")
@@ -147,7 +150,8 @@ class TableStore:
         if replace is None:
             return self.staged_data(published, run_id), info["version"]
         base = self.read_version(published, replace["base_version"])
-        kept = base.filter(~F.col(replace["column"]).isin(replace_values(replace)))
+        kept = base if replace.get("append") else base.filter(
+            ~F.col(replace["column"]).isin(replace_values(replace)))
         staged = self.staged_data(published, run_id, base.schema)
         return kept.unionByName(staged.select(*base.columns)), info["version"]
 

@@ -2,15 +2,15 @@
 
     python scripts/compare_data_roots.py DATA_ROOT_A DATA_ROOT_B
 
-Every table must hold the same multiset of rows (quarantine's `source_file` is compared relative
-to its data root). Prints one line per table; exits 1 when any table differs.
+Every table must hold the same multiset of rows; quarantine the same multiset of
+(raw_record, reject_reason): of two byte-identical lines either copy may be the one kept, so where
+a quarantined copy came from may differ (each still points at a Bronze file holding its line).
+Prints one line per table; exits 1 when any table differs.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-
-from pyspark.sql import functions as F
 
 from lakehouse.config import load_config
 from lakehouse.contract import BRONZE_TABLES, USER_DAILY_FEATURES
@@ -28,31 +28,36 @@ def read(spark, root: Path, table: str):
     path = root / table
     is_delta = (path / "_delta_log").is_dir()      # Delta tables, or Parquet from older versions
     df = spark.read.format("delta").load(str(path)) if is_delta else spark.read.parquet(str(path))
-    if "source_file" in df.columns:        # an absolute URI: keep the part under the data root
-        df = df.withColumn("source_file", F.substring_index("source_file", "/bronze/", -1))
+    if table.startswith("quarantine/"):
+        df = df.select("raw_record", "reject_reason")
     return df.select(*sorted(df.columns))
+
+
+def compare_roots(spark, a: str, b: str, report=print) -> dict[str, str]:
+    """Table -> how it differs, for every table that differs between data roots `a` and `b`."""
+    differing = {}
+    for table in tables():
+        left, right = read(spark, Path(a), table), read(spark, Path(b), table)
+        if left.dtypes != right.dtypes:
+            differing[table] = f"DIFFERENT schema: {left.dtypes} vs {right.dtypes}"
+        else:
+            only_a, only_b = left.exceptAll(right).count(), right.exceptAll(left).count()
+            if only_a or only_b:
+                differing[table] = f"DIFFERENT: {only_a} only in A, {only_b} only in B"
+        report(f"{table:<32} {left.count():>8} rows  {differing.get(table, 'identical')}")
+    return differing
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
-    a, b = (Path(p).resolve() for p in argv)
     spark = get_spark(load_config(profile="tiny").spark)
     spark.sparkContext.setLogLevel("ERROR")
-    differing = 0
-    for table in tables():
-        left, right = read(spark, a, table), read(spark, b, table)
-        if left.dtypes != right.dtypes:
-            print(f"{table:<32} DIFFERENT schema: {left.dtypes} vs {right.dtypes}")
-            differing += 1
-            continue
-        only_a, only_b = left.exceptAll(right).count(), right.exceptAll(left).count()
-        same = only_a == only_b == 0
-        differing += not same
-        print(f"{table:<32} {left.count():>8} rows  "
-              + ("identical" if same else f"DIFFERENT: {only_a} only in A, {only_b} only in B"))
-    spark.stop()
+    try:
+        differing = compare_roots(spark, *(str(Path(p).resolve()) for p in argv))
+    finally:
+        spark.stop()
     return 1 if differing else 0
 
 

@@ -101,24 +101,26 @@ def run(ctx: JobContext) -> StepResult:
     events, orders, payments = (read_silver(ctx, t) for t in (USER_EVENTS, ORDERS, PAYMENTS))
     threshold = ctx.cfg.features.high_value_threshold_usd
     changes = silver_changes(ctx, USER_DAILY_FEATURES, (USER_EVENTS, ORDERS, PAYMENTS))
-    rows_read = events.count() + orders.count() + payments.count()
     if changes is None:
         features = transform(events, orders, payments, threshold)
+        rows_read = events.count() + orders.count() + payments.count()
         return write_gold(ctx, features, USER_DAILY_FEATURES, rows_read, partition_by=("date",))
-    users = affected_users(changes, orders, payments).persist()
+    # the changed rows drive it (what it reports as read); localCheckpoint keeps the windows
+    # from being computed twice (once for the dates, once for the write)
+    rows_read = sum(df.count() for df in changes.values())
+    users = affected_users(changes, orders, payments).localCheckpoint()
     mine = lambda df: df.join(users, "user_id", "left_semi")  # noqa: E731
     recomputed = (transform(mine(events), mine(orders), payments, threshold)
-                  .join(users, "user_id").filter(F.col("date") >= F.col("from_date")).drop("from_date"))
+                  .join(users, "user_id").filter(F.col("date") >= F.col("from_date"))
+                  .drop("from_date").localCheckpoint())
     published = open_table(TableStore(ctx.spark, ctx.paths), ctx.paths.gold(USER_DAILY_FEATURES))
     stale = published.join(users, "user_id").filter(F.col("date") >= F.col("from_date")).select("date")
     dates = sorted(r[0] for r in stale.union(recomputed.select("date")).distinct().collect())
     kept = (published.filter(F.col("date").isin(dates)).join(users, "user_id", "left")
             .filter(F.col("from_date").isNull() | (F.col("date") < F.col("from_date")))
             .select(*published.columns))
-    result = write_gold(ctx, kept.unionByName(recomputed), USER_DAILY_FEATURES, rows_read,
-                        partition_by=("date",), dates=dates)
-    users.unpersist()
-    return result
+    return write_gold(ctx, kept.unionByName(recomputed), USER_DAILY_FEATURES, rows_read,
+                      partition_by=("date",), dates=dates)
 
 
 def main(argv=None) -> int:

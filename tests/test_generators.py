@@ -122,20 +122,23 @@ def test_order_versions_land_in_the_partition_of_their_updated_at(tiny_bronze):
 
 def test_a_killed_run_leaves_the_previous_output_whole(tiny_bronze, tiny_cfg, tmp_path, monkeypatch):
     paths = paths_for(tmp_path, tiny_cfg)
-    generate(tiny_cfg, paths)
+    generate(tiny_cfg, paths, through=dt.date(2026, 1, 1))
     before = files_of(tmp_path)
 
-    def dies_midway(cfg, catalog):
-        for i, facts in enumerate(simulate(cfg, catalog)):
-            if i == 300:
+    def dies_midway(cfg, catalog, through=None):
+        for i, facts in enumerate(simulate(cfg, catalog, through)):
+            if i == 500:                                # day 2 is being written
                 raise KeyboardInterrupt("killed")
             yield facts
 
     monkeypatch.setattr(bronze, "simulate", dies_midway)
     with pytest.raises(KeyboardInterrupt):
         generate(tiny_cfg, paths)
-    assert files_of(tmp_path) == before
-    assert not [p for p in (tmp_path / "bronze").iterdir() if p.name.startswith(".")]
+    assert files_of(tmp_path) == before                 # no partial partition, no new manifest
+    assert not [p for p in (tmp_path / "bronze").rglob(".*")]
+    monkeypatch.undo()
+    generate(tiny_cfg, paths)                           # the rerun completes the range
+    assert files_of(tmp_path) == files_of(tiny_bronze)
 
 
 def test_generator_script_runs_from_the_repo_root(tmp_path):

@@ -1,6 +1,7 @@
 """Silver jobs on the tiny profile: conservation, write-audit-publish, spark-submit."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -11,7 +12,8 @@ from pyspark.sql import functions as F
 
 from lakehouse.contract import BRONZE_TABLES, ORDERS, USER_EVENTS
 from lakehouse.errors import BadInputError
-from lakehouse.silver import extract_bronze, stage_silver
+from lakehouse.silver import stage_silver
+from lakehouse.steps import RunMode
 from lakehouse.tables import TableStore
 from reference import bronze_lines
 from spark_jobs import bronze_to_silver_orders as orders_job
@@ -57,10 +59,12 @@ def test_a_job_failing_on_bad_data_leaves_the_published_version_whole(spark, tin
     root = copy_run() / "data"
     published = files_of(root / "silver" / ORDERS)
 
-    ctx = context_for(spark, root, tiny_cfg)
-    out = orders_job.transform(extract_bronze(ctx, ORDERS), tiny_cfg.enums, tiny_cfg.fx_rates_to_usd)
-    boom = F.when(F.col("order_id") % 7 == 3, F.raise_error(F.lit("disk died")))
-    fails_on_some_rows = out.withColumn("category", F.coalesce(boom.cast("string"), F.col("category")))
+    ctx = dataclasses.replace(context_for(spark, root, tiny_cfg), mode=RunMode(full_refresh=True))
+
+    def fails_on_some_rows(raw):
+        out = orders_job.transform(raw, tiny_cfg.enums, tiny_cfg.fx_rates_to_usd)
+        boom = F.when(F.col("order_id") % 7 == 3, F.raise_error(F.lit("disk died")))
+        return out.withColumn("category", F.coalesce(boom.cast("string"), F.col("category")))
 
     with pytest.raises(Exception, match="disk died"):
         stage_silver(ctx, ORDERS, fails_on_some_rows)
@@ -72,12 +76,13 @@ def test_a_write_killed_midway_is_never_published_and_a_rerun_is_identical(spark
     from data_quality import check_all
     from spark_jobs import publish
     root = copy_run() / "data"
-    ctx = context_for(spark, root, tiny_cfg, run_id="killed_run")
+    ctx = dataclasses.replace(context_for(spark, root, tiny_cfg, run_id="killed_run"),
+                              mode=RunMode(full_refresh=True))
     published = files_of(root / "silver" / ORDERS)
     before = read_table(spark, root / "silver" / ORDERS)
     before_rows = before.collect()
 
-    def killed_before_marker(self, df, target, run_id, partition_by=()):
+    def killed_before_marker(self, df, target, run_id, partition_by=(), replace=None, **extra):
         df.write.mode("overwrite").parquet(self.paths.staged(target, run_id))
         raise KeyboardInterrupt("killed")           # the files are there, the marker is not
 
