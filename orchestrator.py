@@ -23,12 +23,12 @@ from pathlib import Path
 
 from lakehouse.cli import add_mode_arguments, mode_from_args
 from lakehouse.config import Config, load_config
-from lakehouse.errors import EXIT_ALREADY_RUNNING, EXIT_OK, EXIT_STEP_FAILED, ConfigError, PipelineError
-from lakehouse.incremental import NOTHING, IngestPlan
+from lakehouse.errors import EXIT_ALREADY_RUNNING, EXIT_OK, EXIT_STEP_FAILED, BadInputError, ConfigError
+from lakehouse.incremental import FULL, NOTHING, IngestPlan, PublishedBronzeChanged
 from lakehouse.paths import DataPaths, is_local, local_path
 from lakehouse.steps import JobContext, RunMode, StepResult
 from orchestration.lock import AlreadyRunning, RunLock
-from orchestration.plan import PLAN, SILVER, STEP_NAMES, STEPS
+from orchestration.plan import PLAN, SILVER, SILVER_TABLE, STEP_NAMES, STEPS
 from orchestration.run import DONE, Run, execute
 from orchestration.runner import RetryPolicy
 from orchestration.submit import build_code_zip, run_submitted, submit_command
@@ -113,14 +113,22 @@ def in_process_context(cfg: Config, paths: DataPaths, run_id: str, mode: RunMode
     return JobContext(cfg, paths, run_id, starter.get, mode)
 
 
-def plan_partitions(ctx: JobContext, in_process: bool) -> dict[str, IngestPlan] | None:
-    """Each Bronze table's plan for this run (which ingest partitions it reads); None when it
-    cannot be known before the Spark steps run (--submit on a remote data root)."""
+def plan_partitions(ctx: JobContext, selected: list[str], in_process: bool) -> dict[str, IngestPlan] | None:
+    """The plan of each Bronze table a selected Silver step reads (which ingest partitions);
+    None when it cannot be known before the steps run (--submit on a remote data root, or Bronze
+    the Silver step itself will report as bad input). Raises PublishedBronzeChanged."""
     from lakehouse.incremental import plan_run
     from lakehouse.storage import LocalStorage, Storage
-    if is_local(ctx.paths.root):
-        return plan_run(LocalStorage(), ctx.paths, ctx.mode)
-    return plan_run(Storage(ctx.spark), ctx.paths, ctx.mode) if in_process else None
+    tables = [SILVER_TABLE[s] for s in SILVER if s in selected]
+    if not is_local(ctx.paths.root) and not in_process:
+        return None
+    fs = LocalStorage() if is_local(ctx.paths.root) else Storage(ctx.spark)
+    try:
+        return plan_run(fs, ctx.paths, ctx.mode, tables)
+    except PublishedBronzeChanged:
+        raise
+    except BadInputError:          # missing or malformed Bronze: the step says so (exit 1)
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -174,10 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if code != EXIT_OK:
                 print_summary(run)
                 return code
+        ordered = True
         if set(rest) & set(SILVER):
             try:
-                plans = plan_partitions(ctx, not args.submit)
-            except PipelineError as exc:
+                plans = plan_partitions(ctx, rest, not args.submit)
+            except PublishedBronzeChanged as exc:
                 print(f"{exc.label}: {exc}", file=sys.stderr)
                 log.error("%s", exc)
                 return run.finish(exc.exit_code)
@@ -192,7 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                           f"({', '.join(p.describe() for p in plans.values())})")
                     log.info("nothing to do: every Bronze partition is published")
                     return run.finish(EXIT_OK)
-        code = execute(run, rest, steps, policy, o.max_parallel_steps)
+                # the Silver steps run one after the other only to warm the JVM up for a big
+                # full read; reading a day or two, they go side by side
+                ordered = any(p.kind == FULL for p in plans.values())
+        code = execute(run, rest, steps, policy, o.max_parallel_steps, ordered=ordered)
         print_summary(run)
         return code
     finally:
@@ -255,14 +267,15 @@ def print_partitions(ctx: JobContext, selected: list[str]) -> int:
     if not set(selected) & set(SILVER):
         return EXIT_OK
     suffix = " (before this run generates anything)" if "generate" in selected else ""
-    if not is_local(ctx.paths.root):
-        print(f"partitions ({ctx.mode.name}): listed when the run starts (remote data root)")
-        return EXIT_OK
     try:
-        plans = plan_partitions(ctx, in_process=False)
-    except PipelineError as exc:
-        print(f"{exc.label}: {exc}", file=sys.stderr)
-        return exc.exit_code
+        plans = plan_partitions(ctx, selected, in_process=False)
+    except PublishedBronzeChanged as exc:
+        print(f"partitions ({ctx.mode.name}): the run would stop: {exc}")
+        return EXIT_OK
+    if plans is None:
+        print(f"partitions ({ctx.mode.name}): listed when the run starts (no Bronze yet, or a "
+              "remote data root)")
+        return EXIT_OK
     print(f"partitions ({ctx.mode.name}){suffix}:")
     for plan in plans.values():
         print(f"  {plan.describe()}")

@@ -71,11 +71,21 @@ def silver_changes(ctx: JobContext, gold_table: str,
             for t in sources}
 
 
+def changed(df: DataFrame, columns: Sequence[str]) -> DataFrame:
+    """The rows of a change set whose `columns` differ between the removed and the added rows
+    (a row removed and added again unchanged, e.g. a survivor re-ranked against a re-send, is
+    no change)."""
+    removed = df.filter(F.col("_change") == "removed").select(*columns)
+    added = df.filter(F.col("_change") == "added").select(*columns)
+    return removed.exceptAll(added).unionByName(added.exceptAll(removed))
+
+
 def changed_dates(changes: dict[str, DataFrame]) -> list[dt.date]:
     """The dates (each table's date column) of the changed Silver rows: the daily rows to redo."""
     dates = None
     for table, df in changes.items():
-        column = df.select(F.col(TABLES[table].date_column).alias("date"))
+        rows = changed(df, [c for c in df.columns if c != "_change"])
+        column = rows.select(F.col(TABLES[table].date_column).alias("date"))
         dates = column if dates is None else dates.union(column)
     return sorted(r[0] for r in dates.distinct().collect())
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lakehouse.bronze import BronzeListing, list_bronze
@@ -29,6 +30,10 @@ from lakehouse.steps import RunMode
 log = logging.getLogger(__name__)
 
 FULL, INCREMENTAL, BACKFILL, NOTHING = "full", "incremental", "backfill", "nothing"
+
+
+class PublishedBronzeChanged(BadInputError):
+    """A published ingest partition vanished or changed outside a backfill's range."""
 
 IngestState = dict[str, dict]        # ISO ingest date -> {"files": Fingerprint, "lines": int}
 
@@ -77,7 +82,7 @@ class IngestPlan:
         return dict(sorted({**self.kept, **read}.items()))
 
 
-def plan_run(fs, paths, mode: RunMode, tables=BRONZE_TABLES) -> dict[str, IngestPlan]:
+def plan_run(fs, paths, mode: RunMode, tables: Sequence[str] = BRONZE_TABLES) -> dict[str, IngestPlan]:
     """Each table's plan, from the Bronze listing and the published state in
     `_publish/current.json` (`fs`: a Storage, or a LocalStorage before any JVM runs)."""
     current = json.loads(fs.read_text(paths.publish_current)) if fs.exists(paths.publish_current) else {}
@@ -107,7 +112,7 @@ def plan_ingest(fs, bronze_uri: str, table: str, mode: RunMode, state: IngestSta
         if mode.backfill else (lambda iso: False)
     vanished = sorted(d for d in state if d not in present and not in_range(d))
     if vanished:
-        raise BadInputError(
+        raise PublishedBronzeChanged(
             f"Bronze {table}: published ingest partition(s) {', '.join(vanished)} are gone; "
             "publishing would silently drop their rows. Restore them, or drop them on purpose "
             f"with --backfill {vanished[0]}..{vanished[-1]}")
@@ -116,7 +121,7 @@ def plan_ingest(fs, bronze_uri: str, table: str, mode: RunMode, state: IngestSta
     changed = sorted(d for d in state if d in present and not in_range(d)
                      and listing.fingerprints[dt.date.fromisoformat(d)] != state[d]["files"])
     if changed:
-        raise BadInputError(
+        raise PublishedBronzeChanged(
             f"Bronze {table}: published ingest partition(s) {', '.join(changed)} changed since they "
             f"were published; re-process them with --backfill {changed[0]}..{changed[-1]} "
             "(or --full-refresh)")

@@ -140,8 +140,9 @@ def _commit(store: TableStore, record: dict) -> dict[str, int]:
                          f", {len(replace['values'])} {replace['column']} value(s) replaced")
         entry["version"] = version
 
-    # Commits to different tables are independent; most of each is driver-side latency.
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="publish") as pool:
+    # Commits to different tables are independent; most of each is driver-side latency (a
+    # Delta overwrite reads the table's snapshot first), so they all go side by side.
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(tables))), thread_name_prefix="publish") as pool:
         for future in [pool.submit(commit_table, rel, e) for rel, e in sorted(tables.items())]:
             future.result()
     current = read_json(store, store.paths.publish_current) or {"tables": {}}

@@ -129,13 +129,13 @@ def _pool_classified(ctx: JobContext, store: TableStore, table: str, plan: Inges
     key = spec.key
     silver, lineage, quarantine = (open_table(store, p) for p in _outputs(ctx, table))
     redo = F.col("ingest_date").isin(plan.reprocessed)
-    # Plans are cut (localCheckpoint) where a classified result feeds another transform: the
-    # analyzer re-walks a whole plan on every DataFrame call, and nested transforms made that
-    # the main cost of a small run.
-    new = transform(lines).localCheckpoint()
+    # The key set is cut from its plan (localCheckpoint) before it feeds another transform:
+    # the analyzer re-walks a whole plan on every DataFrame call, and a transform nested in
+    # another made that the main cost of a small run.
+    new = transform(lines)
     valid = F.col("reject_reason").isNull() | (F.col("reject_reason") == DUPLICATE)
     keys = new.filter(valid).select(key).union(lineage.filter(redo).select(key))
-    pool = new.select(*RAW_COLUMNS)
+    pool = lines
     if plan.replaced:
         # A backfill may remove a key's survivor: its quarantined duplicates compete again.
         duplicates = quarantine.filter(F.col("reject_reason") == DUPLICATE).select(*RAW_COLUMNS)
@@ -152,11 +152,17 @@ def _pool_classified(ctx: JobContext, store: TableStore, table: str, plan: Inges
         # it can never win; quarantine only grows (appended).
         keys = keys.distinct().localCheckpoint()
         kept_quarantine = None
-    pool = pool.union(lineage.filter(~redo).join(keys, key, "left_semi")
-                      .select(*RAW_COLUMNS)).localCheckpoint()
+    # The published survivors of those keys: found on the key and date columns first, so the
+    # raw lines are read from their date partitions only.
+    date_column = spec.date_column
+    displaced_dates = sorted(r[0] for r in lineage.select(key, date_column).join(keys, key, "left_semi")
+                             .select(date_column).distinct().collect())
+    survivors = lineage.filter(F.col(date_column).isin(displaced_dates)).join(keys, key, "left_semi")
+    pool = pool.union(survivors.filter(~redo).select(*RAW_COLUMNS))
     published = {"silver": silver, "lineage": lineage, "keys": keys,
+                 "displaced_dates": displaced_dates,
                  "quarantine": kept_quarantine, "versions": published_versions(store)}
-    return transform(pool).localCheckpoint(), published
+    return transform(pool).persist(StorageLevel.MEMORY_AND_DISK), published
 
 
 def _stage(ctx: JobContext, store: TableStore, table: str, plan: IngestPlan, classified: DataFrame,
@@ -180,8 +186,8 @@ def _stage(ctx: JobContext, store: TableStore, table: str, plan: IngestPlan, cla
         return
     keys = published["keys"]
     # the published survivors of the re-ranked keys leave their date partitions
-    displaced = published["lineage"].join(keys, key, "left_semi").select(date_column)
-    dates = sorted(r[0] for r in displaced.union(survivors.select(date_column)).distinct().collect())
+    new_dates = [r[0] for r in survivors.select(date_column).distinct().collect()]
+    dates = sorted(set(published["displaced_dates"]) | set(new_dates))
     in_dates = F.col(date_column).isin(dates)
     versions = published["versions"]
 

@@ -31,6 +31,8 @@ class StepSpec:
 
 
 SILVER = ("silver_orders", "silver_payments", "silver_user_events")
+SILVER_TABLE = {"silver_orders": "orders", "silver_payments": "payments",
+                "silver_user_events": "user_events"}     # the Bronze table each one reads
 DAILY_GOLD = ("gold_events_daily", "gold_orders_daily", "gold_payments_daily")
 
 PLAN: tuple[StepSpec, ...] = (

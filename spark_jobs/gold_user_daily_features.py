@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from lakehouse.contract import ORDERS, PAYMENTS, USER_DAILY_FEATURES, USER_DAILY_FEATURES_SCHEMA, USER_EVENTS
 from lakehouse.cli import job_main
 from lakehouse.conform import conform
-from lakehouse.gold import count_if, rate, read_silver, silver_changes, sum_if, write_gold
+from lakehouse.gold import changed, count_if, rate, read_silver, silver_changes, sum_if, write_gold
 from lakehouse.publish import open_table
 from lakehouse.tables import TableStore
 from lakehouse.steps import JobContext, StepResult
@@ -77,19 +77,31 @@ def transform(events: DataFrame, orders: DataFrame, payments: DataFrame,
     ), USER_DAILY_FEATURES_SCHEMA)
 
 
+# What a feature row reads of each Silver table: a change elsewhere (an order's status, a re-sent
+# event published again unchanged) leaves every feature as it was.
+FEATURE_INPUTS = {
+    USER_EVENTS: ("event_id", "user_id", "session_id", "event_type", "event_date"),
+    ORDERS: ("order_id", "user_id", "order_date", "total_amount_usd"),
+    PAYMENTS: ("payment_id", "order_id", "payment_date", "status", "amount_usd"),
+}
+
+
 def affected_users(changes: dict[str, DataFrame], orders: DataFrame, payments: DataFrame) -> DataFrame:
     """(user_id, from_date): per user, the earliest date whose row the changed Silver rows
     affect. That row, and every later row of the user, is recomputed: a later row's 7-day
     window or days_since_prev_order may reach back to it.
 
     A changed event or order touches its user on its date; a changed payment touches the user
-    of its order on its payment date, and so does every payment of a changed order (its owner
-    may have changed, or arrived after the payment did). Owners are looked up in the new and in
-    the removed order versions, so the user a payment leaves is recomputed too."""
-    ch_events, ch_orders, ch_payments = (changes[t] for t in (USER_EVENTS, ORDERS, PAYMENTS))
-    owners = orders.select("order_id", "user_id").union(ch_orders.select("order_id", "user_id")).distinct()
+    of its order on its payment date, and so does every payment of an order whose owner changed
+    (it arrived after its payment, or left). Owners are looked up in the new and in the removed
+    order versions, so the user a payment leaves is recomputed too."""
+    ch_events, ch_orders, ch_payments = (changed(changes[t], FEATURE_INPUTS[t])
+                                         for t in (USER_EVENTS, ORDERS, PAYMENTS))
+    ownership = changed(changes[ORDERS], ("order_id", "user_id"))
+    owners = (orders.select("order_id", "user_id")
+              .union(changes[ORDERS].select("order_id", "user_id")).distinct())
     paid = (ch_payments.select("order_id", "payment_date")
-            .union(payments.join(ch_orders.select("order_id"), "order_id", "left_semi")
+            .union(payments.join(ownership.select("order_id"), "order_id", "left_semi")
                    .select("order_id", "payment_date")))
     touched = (ch_events.select("user_id", F.col("event_date").alias("date"))
                .union(ch_orders.select("user_id", F.col("order_date").alias("date")))

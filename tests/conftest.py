@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 from lakehouse.config import Config, load_config
 from lakehouse.paths import DataPaths
 from lakehouse.spark import get_spark
-from lakehouse.steps import JobContext
+from lakehouse.steps import JobContext, RunMode
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -60,9 +60,13 @@ def paths_for(root: Path, cfg: Config) -> DataPaths:
     return DataPaths.create(str(root), cfg.paths)
 
 
-def context_for(spark: SparkSession, root: Path, cfg: Config, run_id: str = "test_run") -> JobContext:
+FULL_REFRESH = RunMode(full_refresh=True)
+
+
+def context_for(spark: SparkSession, root: Path, cfg: Config, run_id: str = "test_run",
+                mode: RunMode = RunMode()) -> JobContext:
     """A step's context on a data root, sharing the suite's session."""
-    return JobContext(cfg, paths_for(root, cfg), run_id, lambda: spark)
+    return JobContext(cfg, paths_for(root, cfg), run_id, lambda: spark, mode)
 
 
 def read_table(spark: SparkSession, path):

@@ -113,7 +113,7 @@ def test_a_failed_gate_publishes_nothing_and_is_recorded(spark, tiny_cfg, copy_r
     part.write_bytes(part.read_bytes() + b"<garbage>\n" * 200)       # 200 malformed lines
 
     code = orchestrator.main(["--profile", "tiny", "--data-root", str(data), "--log-dir",
-                              str(root / "logs"), "--skip-generate"])
+                              str(root / "logs"), "--skip-generate", "--full-refresh"])
     out = capsys.readouterr()
     assert code == 3
     assert "dq_checks ... FAILED" in out.out
@@ -139,6 +139,7 @@ def test_check_script_gates_and_publishes_one_table(spark, tiny_cfg, copy_run, c
     from data_quality.cli import check_main
     from spark_jobs import bronze_to_silver_orders
     from conftest import context_for
+    from lakehouse.steps import RunMode
     root = copy_run() / "data"
     args = ["--profile", "tiny", "--data-root", str(root)]
     # nothing staged: a clear error, exit 5 (bad input)
@@ -146,7 +147,9 @@ def test_check_script_gates_and_publishes_one_table(spark, tiny_cfg, copy_run, c
     assert "no staged version to check; run the Silver job first" in capsys.readouterr().err
     part = root / "bronze" / "orders" / "ingest_date=2026-01-03" / "part-00000.jsonl"
     part.write_bytes(part.read_bytes() + b'{"order_id": 424242}\n')   # one more reject
-    bronze_to_silver_orders.run(context_for(spark, root, tiny_cfg, run_id="manual_1"))
+    day3 = (dt.date(2026, 1, 3),) * 2                   # a corrected published partition
+    bronze_to_silver_orders.run(context_for(spark, root, tiny_cfg, run_id="manual_1",
+                                            mode=RunMode(backfill=day3)))
     published_before = read_table(spark, root / "quarantine" / "orders").count()
     assert check_main("orders", check_orders.checks, args + ["--publish", "--run-id", "manual_1"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

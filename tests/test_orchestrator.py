@@ -185,7 +185,7 @@ def test_submit_mode_runs_steps_with_spark_submit(tmp_path):
 def test_only_one_silver_table_and_the_gate_after_a_full_run(copy_run, capsys):
     """The README's `--only silver_orders dq_checks`: the gate checks what this run staged."""
     root = copy_run()
-    assert run(root, "--only", "silver_orders", "dq_checks") == 0
+    assert run(root, "--only", "silver_orders", "dq_checks", "--full-refresh") == 0
     manifest = latest_manifest(root / "logs")
     dq_step = {s["name"]: s for s in manifest["steps"]}["dq_checks"]
     assert dq_step["details"]["checked"] == ["orders"]

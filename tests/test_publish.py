@@ -18,7 +18,7 @@ from lakehouse.tables import TableStore
 from spark_jobs import bronze_to_silver_orders as orders_job
 from spark_jobs import publish
 
-from conftest import context_for, paths_for, read_table
+from conftest import FULL_REFRESH, context_for, paths_for, read_table
 
 ORDERS_BRONZE_DAY2 = Path("bronze") / "orders" / "ingest_date=2026-01-02" / "part-00000.jsonl"
 
@@ -52,10 +52,10 @@ def crash_when_publishing(monkeypatch, table: str) -> None:
     """Kill the publish (deterministically) when it comes to commit `table`."""
     real_write = TableStore.write
 
-    def write(self, df, path, run_id, partition_by=()):
+    def write(self, df, path, run_id, partition_by=(), replace=None):
         if path.endswith(table):
             raise KeyboardInterrupt("killed while publishing")
-        return real_write(self, df, path, run_id, partition_by)
+        return real_write(self, df, path, run_id, partition_by, replace)
 
     monkeypatch.setattr(TableStore, "write", write)
 
@@ -63,7 +63,7 @@ def crash_when_publishing(monkeypatch, table: str) -> None:
 def test_an_interrupted_publish_rolls_forward_and_never_mixes_runs(spark, tiny_cfg, copy_run,
                                                                     monkeypatch):
     data = copy_run() / "data"
-    ctx = context_for(spark, data, tiny_cfg, run_id="run_two")
+    ctx = context_for(spark, data, tiny_cfg, run_id="run_two", mode=FULL_REFRESH)
     store = TableStore(spark, ctx.paths)
     quarantine_before = read_table(spark, data / "quarantine" / "orders").count()
     current_before = (data / "_publish" / "current.json").read_bytes()
@@ -82,14 +82,14 @@ def test_an_interrupted_publish_rolls_forward_and_never_mixes_runs(spark, tiny_c
         assert read_table(spark, data / layer / table).count() > 0
     record = json.loads((data / "_publish" / "runs" / "run_two.json").read_text())
     assert record["publish"]["state"] == "committing"
-    assert sorted(record["publish"]["tables"]) == ["quarantine/orders", "silver/orders"]
+    assert sorted(record["publish"]["tables"]) == ["lineage/orders", "quarantine/orders", "silver/orders"]
 
     protocol._recovered.discard(ctx.paths.root)                 # a new process
     protocol.recover(store)
     current = json.loads((data / "_publish" / "current.json").read_text())
     assert current["run_id"] == "run_two"
     assert protocol.open_table(store, ctx.paths.quarantine("orders")).count() == quarantine_before + 1
-    for rel in ("silver/orders", "quarantine/orders"):       # committed exactly once
+    for rel in ("silver/orders", "lineage/orders", "quarantine/orders"):   # committed exactly once
         version = store.version_committed_by(str(data / rel), "run_two")
         assert version == store.latest_version(str(data / rel)) == current["tables"][rel]
     assert not (data / "_staging").exists()
@@ -103,13 +103,13 @@ def test_the_gate_cannot_be_bypassed(spark, tiny_cfg, copy_run, capsys):
     data = root / "data"
     append_lines(data, b"<garbage>\n" * 200)
     published = published_trees(data)
-    assert run(root, "--skip-generate") == 3
+    assert run(root, "--skip-generate", "--full-refresh") == 3
     failed = latest_manifest(root / "logs")["run_id"]
 
     assert run(root, "--from-step", "publish") == 1             # a new run staged nothing
     assert "staged nothing to publish" in capsys.readouterr().err
     assert run(root, "--resume", failed) == 3                   # the gate runs again, and fails
-    ctx = context_for(spark, data, tiny_cfg, run_id=failed)
+    ctx = context_for(spark, data, tiny_cfg, run_id=failed, mode=FULL_REFRESH)
     with pytest.raises(DataQualityError, match="(silver|quarantine)/orders staged by run .* failed the data-quality gate"):
         publish.run(ctx)
     args = ["--profile", "tiny", "--data-root", str(data), "--run-id", failed, "--publish"]
@@ -126,7 +126,8 @@ def test_a_table_reads_as_of_the_previous_run_until_vacuumed(spark, tiny_cfg, co
             b'"updated_at":"2026-01-02T10:00:00Z","price":5,"quantity":1,"total_amount":5,'
             b'"currency":"USD","status":"placed"}\n')
     append_lines(data, line)
-    assert run(root, "--only", "silver_orders", "dq_checks", "gold_orders_daily", "publish") == 0
+    assert run(root, "--only", "silver_orders", "dq_checks", "gold_orders_daily", "publish",
+               "--backfill", "2026-01-02") == 0
     store = TableStore(spark, paths_for(data, tiny_cfg))
     now = {r["date"].isoformat(): r["orders"] for r in read_table(spark, data / "gold" / "orders_daily").collect()}
     then = protocol.open_table(store, store.paths.gold("orders_daily"), as_of_run=first_run)
@@ -156,7 +157,8 @@ def load_script(name: str):
 def test_a_later_run_completes_an_interrupted_publish_then_publishes_its_own(spark, tiny_cfg, copy_run,
                                                                              monkeypatch):
     data = copy_run() / "data"
-    first, second = (context_for(spark, data, tiny_cfg, run_id=r) for r in ("run_a", "run_b"))
+    first, second = (context_for(spark, data, tiny_cfg, run_id=r, mode=FULL_REFRESH)
+                     for r in ("run_a", "run_b"))
     store = TableStore(spark, first.paths)
     orders_job.run(first)
     check_all.run(first)
@@ -180,7 +182,8 @@ def test_a_later_run_completes_an_interrupted_publish_then_publishes_its_own(spa
 def test_a_version_changed_after_its_gate_or_overtaken_by_a_later_publish_is_refused(
         spark, tiny_cfg, copy_run):
     data = copy_run() / "data"
-    old, new = (context_for(spark, data, tiny_cfg, run_id=r) for r in ("old_run", "new_run"))
+    old, new = (context_for(spark, data, tiny_cfg, run_id=r, mode=FULL_REFRESH)
+                for r in ("old_run", "new_run"))
     orders_job.run(old)
     check_all.run(old)
     orders_job.run(old)                                         # a new staged version, unchecked

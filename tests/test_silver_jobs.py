@@ -1,7 +1,6 @@
 """Silver jobs on the tiny profile: conservation, write-audit-publish, spark-submit."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -13,12 +12,11 @@ from pyspark.sql import functions as F
 from lakehouse.contract import BRONZE_TABLES, ORDERS, USER_EVENTS
 from lakehouse.errors import BadInputError
 from lakehouse.silver import stage_silver
-from lakehouse.steps import RunMode
 from lakehouse.tables import TableStore
 from reference import bronze_lines
 from spark_jobs import bronze_to_silver_orders as orders_job
 
-from conftest import REPO, context_for, read_table
+from conftest import FULL_REFRESH, REPO, context_for, read_table
 
 
 def files_of(root: Path) -> dict[str, bytes]:
@@ -59,7 +57,7 @@ def test_a_job_failing_on_bad_data_leaves_the_published_version_whole(spark, tin
     root = copy_run() / "data"
     published = files_of(root / "silver" / ORDERS)
 
-    ctx = dataclasses.replace(context_for(spark, root, tiny_cfg), mode=RunMode(full_refresh=True))
+    ctx = context_for(spark, root, tiny_cfg, mode=FULL_REFRESH)
 
     def fails_on_some_rows(raw):
         out = orders_job.transform(raw, tiny_cfg.enums, tiny_cfg.fx_rates_to_usd)
@@ -76,8 +74,7 @@ def test_a_write_killed_midway_is_never_published_and_a_rerun_is_identical(spark
     from data_quality import check_all
     from spark_jobs import publish
     root = copy_run() / "data"
-    ctx = dataclasses.replace(context_for(spark, root, tiny_cfg, run_id="killed_run"),
-                              mode=RunMode(full_refresh=True))
+    ctx = context_for(spark, root, tiny_cfg, run_id="killed_run", mode=FULL_REFRESH)
     published = files_of(root / "silver" / ORDERS)
     before = read_table(spark, root / "silver" / ORDERS)
     before_rows = before.collect()
@@ -119,7 +116,8 @@ def test_a_bronze_file_of_garbage_goes_to_quarantine(spark, tiny_cfg, tmp_path):
 def test_job_runs_with_spark_submit_from_the_repo_root(tiny_cfg, copy_run):
     root = copy_run() / "data"
     proc = subprocess.run(["spark-submit", "spark_jobs/bronze_to_silver_orders.py", "--profile", "tiny",
-                           "--data-root", str(root)], cwd=REPO, capture_output=True, text=True, timeout=300)
+                           "--data-root", str(root), "--full-refresh"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # spark-submit merges the driver's stderr into stdout: the result is the last JSON line
     result = json.loads(next(line for line in reversed(proc.stdout.splitlines()) if line.startswith("{")))
