@@ -131,6 +131,29 @@ def plan_partitions(ctx: JobContext, selected: list[str], in_process: bool) -> d
         return None
 
 
+def plan_run_partitions(run: Run, ctx: JobContext, steps: list[str], submit: bool,
+                        resumed: bool) -> bool | None:
+    """Plan the Silver steps' partitions before any of them runs and record it in the manifest.
+    Returns whether the Silver steps must keep their warm-up order, or None for "nothing to do".
+    Raises PublishedBronzeChanged."""
+    plans = plan_partitions(ctx, steps, not submit) if set(steps) & set(SILVER) else None
+    if plans is None:
+        return True
+    run.run_mode["partitions"] = {t: p.summary() for t, p in plans.items()}
+    for p in plans.values():
+        log.info("plan: %s", p.describe())
+    if all(p.kind == NOTHING for p in plans.values()) and not resumed:
+        for name in steps:
+            run.records[name].status = "not_needed"
+        print(f"nothing to do: every Bronze partition is published "
+              f"({', '.join(p.describe() for p in plans.values())})")
+        log.info("nothing to do: every Bronze partition is published")
+        return None
+    # the Silver steps run one after the other only to warm the JVM up for a big full read;
+    # reading a day or two, they go side by side
+    return any(p.kind == FULL for p in plans.values())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -178,33 +201,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         steps = step_functions(args, ctx, log_dir / run_id)
         rest = [n for n in selected if n != "generate"]
         if "generate" in selected:      # first: what the Spark steps read depends on it
-            code = execute(run, ["generate"], steps, policy, finish=False)
+            code = execute(run, ["generate"], steps, policy, finish=False,
+                           progress=(0, len(selected)))
             if code != EXIT_OK:
                 print_summary(run)
                 return code
-        ordered = True
-        if set(rest) & set(SILVER):
-            try:
-                plans = plan_partitions(ctx, rest, not args.submit)
-            except PublishedBronzeChanged as exc:
-                print(f"{exc.label}: {exc}", file=sys.stderr)
-                log.error("%s", exc)
-                return run.finish(exc.exit_code)
-            if plans is not None:
-                run.run_mode["partitions"] = {t: p.summary() for t, p in plans.items()}
-                for p in plans.values():
-                    log.info("plan: %s", p.describe())
-                if all(p.kind == NOTHING for p in plans.values()) and not previous:
-                    for name in rest:
-                        run.records[name].status = "not_needed"
-                    print(f"nothing to do: every Bronze partition is published "
-                          f"({', '.join(p.describe() for p in plans.values())})")
-                    log.info("nothing to do: every Bronze partition is published")
-                    return run.finish(EXIT_OK)
-                # the Silver steps run one after the other only to warm the JVM up for a big
-                # full read; reading a day or two, they go side by side
-                ordered = any(p.kind == FULL for p in plans.values())
-        code = execute(run, rest, steps, policy, o.max_parallel_steps, ordered=ordered)
+        try:
+            ordered = plan_run_partitions(run, ctx, rest, args.submit, previous is not None)
+        except PublishedBronzeChanged as exc:
+            print(f"{exc.label}: {exc}", file=sys.stderr)
+            log.error("%s", exc)
+            return run.finish(exc.exit_code)
+        if ordered is None:
+            return run.finish(EXIT_OK)
+        code = execute(run, rest, steps, policy, o.max_parallel_steps, ordered=ordered,
+                       progress=(len(selected) - len(rest), len(selected)))
         print_summary(run)
         return code
     finally:

@@ -1,7 +1,11 @@
 """Benchmark the whole pipeline at a profile and print a Markdown table.
 
     python benchmarks/run_benchmark.py --profile default [--config PATH] [--submit]
-                                       [--data-root DIR] [--output FILE]
+                                       [--data-root DIR] [--output FILE] [--incremental]
+
+--incremental measures a daily run: the profile's days but the last are generated and published
+first (not timed), then the last day is generated and the incremental run timed, then a full
+refresh of the same Bronze (a copy) — wall time and Bronze lines read of both.
 
 Runs `python orchestrator.py` as a child process, samples the resident memory of its whole
 process tree (Python driver + Spark JVM) every 100 ms, then reads the run manifest for the
@@ -39,10 +43,10 @@ def sample_peak_rss(proc: psutil.Process, stop: threading.Event, peak: list[int]
 
 
 def run(profile: str, config: Path | None, data_root: Path,
-        submit: bool) -> tuple[float, int, dict | None, int]:
+        submit: bool, *flags: str) -> tuple[float, int, dict | None, int]:
     log_dir = data_root / "logs"
     command = [sys.executable, str(ROOT / "orchestrator.py"), "--profile", profile,
-               "--data-root", str(data_root / "data"), "--log-dir", str(log_dir)]
+               "--data-root", str(data_root / "data"), "--log-dir", str(log_dir), *flags]
     if config:
         command += ["--config", str(config.resolve())]
     if submit:
@@ -83,6 +87,46 @@ def table(profile: str, wall: float, peak: int, manifest: dict, submit: bool) ->
     return "\n".join(lines) + "\n"
 
 
+def bronze_lines_read(manifest: dict) -> int:
+    return sum(s["rows_read"] for s in manifest["steps"] if s["name"].startswith("silver_"))
+
+
+def incremental(profile: str, config: Path | None, data_root: Path, submit: bool) -> tuple[str, int]:
+    """Publish all days but the last, add the last: time that run and a full refresh of it."""
+    sys.path.insert(0, str(ROOT))
+    from lakehouse.config import load_config
+    g = load_config(str(config) if config else None, profile).generator
+    last = g.start_date + dt.timedelta(days=g.days - 1)
+    daily, full = data_root / "daily", data_root / "full"
+    generate = [sys.executable, str(ROOT / "ingestion" / "generate_all.py"), "--profile", profile,
+                "--data-root", str(daily / "data")] + (["--config", str(config.resolve())] if config else [])
+    subprocess.run([*generate, "--through", str(last - dt.timedelta(days=1))], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
+    _, _, _, code = run(profile, config, daily, submit, "--skip-generate")
+    if code:
+        return f"setting up the {g.days - 1} published days failed (exit {code})", code
+    subprocess.run([*generate, "--through", str(last)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    shutil.copytree(daily / "data" / "bronze", full / "data" / "bronze")     # keeps mtimes
+    results = []
+    for label, root, flags in (("incremental (day %d)" % g.days, daily, ()),
+                               (f"full refresh ({g.days} days)", full, ("--full-refresh",))):
+        wall, peak, manifest, code = run(profile, config, root, submit, "--skip-generate", *flags)
+        if manifest is None or code:
+            return f"{label} failed (exit {code})", code or 1
+        results.append((label, wall, peak, manifest))
+    lines = [f"### Daily run, profile `{profile}`: day {g.days} added to {g.days - 1} published days "
+             f"— {dt.date.today().isoformat()}", "",
+             "| run | wall s | Bronze lines read | peak memory MiB |", "|---|---:|---:|---:|"]
+    for label, wall, peak, manifest in results:
+        lines.append(f"| {label} | {wall:.1f} | {bronze_lines_read(manifest):,} | {peak / 2**20:,.0f} |")
+    (_, inc_wall, _, inc), (_, full_wall, _, fm) = results
+    lines += ["", f"Incremental / full refresh: wall time **{inc_wall / full_wall:.2f}**, Bronze lines "
+              f"read **{bronze_lines_read(inc) / bronze_lines_read(fm):.3f}**.", ""]
+    return "\n".join(lines) + "\n" + "\n".join(
+        table(profile, wall, peak, manifest, submit).replace(f"### Profile `{profile}`", f"#### {label}")
+        for label, wall, peak, manifest in results), 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="default")
@@ -90,10 +134,21 @@ def main() -> int:
     parser.add_argument("--submit", action="store_true", help="spark-submit per step")
     parser.add_argument("--data-root", type=Path, default=None, help="scratch directory (default: a temp dir)")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--incremental", action="store_true",
+                        help="time adding the last day to the others, against a full refresh")
     args = parser.parse_args()
     scratch = args.data_root is None
     data_root = args.data_root or Path(tempfile.mkdtemp(prefix=f"bench_{args.profile}_"))
     try:
+        if args.incremental:
+            report, code = incremental(args.profile, args.config, data_root, args.submit)
+            print(report)
+            output = args.output or ROOT / "benchmarks" / "results" / (
+                f"{args.profile}_incremental_{dt.datetime.now():%Y%m%d_%H%M%S}.md")
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(report, encoding="utf-8")
+            print(f"results written to {output}")
+            return code
         wall, peak, manifest, code = run(args.profile, args.config, data_root, args.submit)
     finally:
         if scratch:

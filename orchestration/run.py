@@ -70,14 +70,16 @@ class Run:
 
 def execute(run: Run, selected: list[str], step_fns: dict[str, Callable[[], StepResult]],
             policy: RetryPolicy, max_parallel: int = 1, finish: bool = True,
-            ordered: bool = True) -> int:
+            ordered: bool = True, progress: tuple[int, int] | None = None) -> int:
     """Run the selected steps as a DAG: a step starts once the selected steps it depends on
     have succeeded, up to `max_parallel` at a time (Spark steps share the session). After a
-    failure nothing new starts, running steps finish, the rest are marked skipped."""
+    failure nothing new starts, running steps finish, the rest are marked skipped. `finish`:
+    also end the run when all succeed (else only on a failure); `progress`: steps already done
+    and the run's total, for the [n/N] counter."""
     depends = selected_dependencies(selected, ordered)
     pending, running, done = list(selected), {}, set()
     failure: StepFailed | None = None
-    finished = 0
+    finished, total = progress or (0, len(selected))   # (steps done before, steps in the run)
     with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="step") as pool:
         while pending or running:
             ready = [n for n in pending if all(d in done for d in depends[n])] if failure is None else []
@@ -94,7 +96,7 @@ def execute(run: Run, selected: list[str], step_fns: dict[str, Callable[[], Step
             for future in completed:
                 name = running.pop(future)
                 finished += 1
-                prefix = f"[{finished}/{len(selected)}] {name} ..."
+                prefix = f"[{finished}/{total}] {name} ..."
                 try:
                     _record_success(run.records[name], future.result())
                 except StepFailed as failed:

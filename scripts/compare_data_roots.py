@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from pyspark.sql import functions as F
+
 from lakehouse.config import load_config
 from lakehouse.contract import BRONZE_TABLES, USER_DAILY_FEATURES
 from lakehouse.spark import get_spark
@@ -40,11 +42,16 @@ def compare_roots(spark, a: str, b: str, report=print) -> dict[str, str]:
         left, right = read(spark, Path(a), table), read(spark, Path(b), table)
         if left.dtypes != right.dtypes:
             differing[table] = f"DIFFERENT schema: {left.dtypes} vs {right.dtypes}"
-        else:
-            only_a, only_b = left.exceptAll(right).count(), right.exceptAll(left).count()
+        else:   # one job: each distinct row's count in A minus its count in B
+            sides = (left.withColumn("_side", F.lit(1))
+                     .unionByName(right.withColumn("_side", F.lit(-1))))
+            diff = sides.groupBy(*left.columns).agg(F.sum("_side").alias("_n"))
+            totals = diff.agg(F.sum(F.when(F.col("_n") > 0, F.col("_n"))).alias("a"),
+                              F.sum(F.when(F.col("_n") < 0, -F.col("_n"))).alias("b")).first()
+            only_a, only_b = int(totals["a"] or 0), int(totals["b"] or 0)
             if only_a or only_b:
-                differing[table] = f"DIFFERENT: {only_a} only in A, {only_b} only in B"
-        report(f"{table:<32} {left.count():>8} rows  {differing.get(table, 'identical')}")
+                differing[table] = f"DIFFERENT: {only_a} rows only in A, {only_b} only in B"
+        report(f"{table:<32} {differing.get(table, 'identical')}")
     return differing
 
 

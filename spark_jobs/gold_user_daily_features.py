@@ -121,6 +121,12 @@ def run(ctx: JobContext) -> StepResult:
     # from being computed twice (once for the dates, once for the write)
     rows_read = sum(df.count() for df in changes.values())
     users = affected_users(changes, orders, payments).localCheckpoint()
+    # Rows from `first` on need events and payments from `first` on only: the windows and
+    # days_since_prev_order read orders, which are passed whole (and own the payments).
+    first = users.agg(F.min("from_date")).first()[0]
+    if first is not None:
+        events = events.filter(F.col("event_date") >= F.lit(first))
+        payments = payments.filter(F.col("payment_date") >= F.lit(first))
     mine = lambda df: df.join(users, "user_id", "left_semi")  # noqa: E731
     recomputed = (transform(mine(events), mine(orders), payments, threshold)
                   .join(users, "user_id").filter(F.col("date") >= F.col("from_date"))

@@ -93,6 +93,16 @@ def test_date_completeness_and_daily_volume(spark):
     assert run(spark, even, volume, expected_dates=dates).passed   # 10, 14, 10: within 50%
 
 
+def test_an_incremental_days_volume_is_judged_against_the_history(spark):
+    volume = Check("daily_volume", "daily_volume", WARN, threshold=0.5)
+    rows = [("a", "ok", 1, DAY1)] * 10 + [("b", "ok", 1, DAY2)] * 12 + [("c", "ok", 1, DAY3)] * 3
+    alone = run(spark, rows, volume, expected_dates=(DAY3,))       # its own median: itself
+    assert (alone.passed, alone.observed) == (True, "median 3, all days within")
+    judged = run(spark, rows, volume, expected_dates=(DAY3,), history_dates=(DAY1, DAY2, DAY3))
+    assert (judged.passed, judged.observed, judged.expected) == (
+        False, "off: 2026-01-03=3", "within 50% of the median 10")
+
+
 def test_an_unknown_kind_or_severity_is_refused():
     with pytest.raises(ValueError, match="unknown kind 'fuzzy'"):
         Check("x", "fuzzy")
@@ -117,7 +127,7 @@ def test_a_failed_gate_publishes_nothing_and_is_recorded(spark, tiny_cfg, copy_r
     out = capsys.readouterr()
     assert code == 3
     assert "dq_checks ... FAILED" in out.out
-    assert "orders.reject_rate: observed 0.6" in out.err and "expected <= 0.3" in out.err
+    assert "orders.reject_rate: observed 0.5980 (244/408)" in out.err and "expected <= 0.3" in out.err
     for layer, files in published.items():
         assert tree_bytes(data / layer) == files, f"{layer} changed"
 

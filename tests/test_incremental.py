@@ -39,31 +39,32 @@ def test_bronze_grows_one_partition_a_day_and_never_changes_what_is_there(tiny_c
     assert sorted(manifest["tables"][ORDERS]["lines_per_partition"]) == [DAY1, DAY2, DAY3]
 
 
-# Hand-written lines for the cases the contract names. Order 990001 is placed on day 1 but its
-# line arrives on day 2, after its payment (day 1); its "shipped" version arrives on day 3 and
-# supersedes the published "placed" one. Event e-late happens on day 1 and arrives on day 2;
-# event e-resent arrives on day 1 and again, byte for byte, on day 2.
-PLACED = ('{"order_id":990001,"user_id":"u9000001","order_ts":"2026-01-01T20:00:00Z",'
-          '"updated_at":"2026-01-01T20:00:00Z","product_id":"P00001","category":"toys",'
-          '"price":"40.00","quantity":2,"total_amount":80.00,"currency":"USD","status":"placed"}')
-SHIPPED = PLACED.replace('"updated_at":"2026-01-01T20:00:00Z"', '"updated_at":"2026-01-03T09:00:00Z"'
-                         ).replace('"placed"', '"shipped"')
-PAYMENT = ('{"payment_id":"pay-990001","order_id":"990001","payment_ts":"2026-01-01T20:05:00Z",'
-           '"method":"card","status":"success","amount":80.00,"currency":"USD"}')
+# Hand-written lines for the cases the contract names, all of user u9000001 on day 2, which the
+# first run publishes; day 3 brings: order 990001, placed on day 2 but arriving after its payment;
+# the "shipped" version of order 990002, superseding the published "placed" one; event e-late of
+# day 2; and e-resent again, byte for byte.
+PLACED_A = ('{"order_id":990001,"user_id":"u9000001","order_ts":"2026-01-02T20:00:00Z",'
+            '"updated_at":"2026-01-02T20:00:00Z","product_id":"P00001","category":"toys",'
+            '"price":"40.00","quantity":2,"total_amount":80.00,"currency":"USD","status":"placed"}')
+PAYMENT_A = ('{"payment_id":"pay-990001","order_id":"990001","payment_ts":"2026-01-02T20:05:00Z",'
+             '"method":"card","status":"success","amount":80.00,"currency":"USD"}')
+PLACED_B = PLACED_A.replace("990001", "990002").replace("T20:00", "T08:00").replace(
+    '"price":"40.00","quantity":2,"total_amount":80.00', '"price":"10.00","quantity":1,"total_amount":10.00')
+SHIPPED_B = PLACED_B.replace('"updated_at":"2026-01-02T08:00:00Z"', '"updated_at":"2026-01-03T09:00:00Z"'
+                             ).replace('"placed"', '"shipped"')
 LATE = ('{"event_id":"e-late","user_id":"u9000001","session_id":"s-x","event_type":"view",'
-        '"event_ts":"2026-01-01T23:59:00Z","product_id":"P00001","category":"toys","price":40.0,'
+        '"event_ts":"2026-01-02T23:59:00Z","product_id":"P00001","category":"toys","price":40.0,'
         '"device":"mobile","source":"email","ip_address":"10.0.0.1","user_agent":"t"}')
 RESENT = LATE.replace("e-late", "e-resent").replace("23:59:00", "10:00:00")
-EXTRA = {DAY1: {PAYMENTS: [PAYMENT], USER_EVENTS: [RESENT]},
-         DAY2: {ORDERS: [PLACED], USER_EVENTS: [LATE, RESENT]},
-         DAY3: {ORDERS: [SHIPPED]}}
+EXTRA = {DAY2: {PAYMENTS: [PAYMENT_A], ORDERS: [PLACED_B], USER_EVENTS: [RESENT]},
+         DAY3: {ORDERS: [PLACED_A, SHIPPED_B], USER_EVENTS: [LATE, RESENT]}}
 
 
 def add_day(tiny_cfg, root: Path, day: str) -> None:
     """Generate Bronze through `day`, then drop the hand-written lines into its partitions."""
     import datetime as dt
     generate(tiny_cfg, paths_for(root, tiny_cfg), through=dt.date.fromisoformat(day))
-    for table, lines in EXTRA[day].items():
+    for table, lines in EXTRA.get(day, {}).items():
         (root / "bronze" / table / f"ingest_date={day}" / "extra.jsonl").write_text(
             "".join(line + "\n" for line in lines))
 
@@ -84,13 +85,13 @@ def delta_commits(root: Path) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def daily_runs(spark, tiny_cfg, tmp_path_factory) -> Path:
-    """Three daily runs (full, incremental, incremental: the last one first failing its gate),
-    then a backfill of a replaced file."""
+    """Two days published by a first run, the third by an incremental one (which first fails its
+    gate), then a backfill of a replaced file."""
     root = tmp_path_factory.mktemp("daily")
     data = root / "data"
     for day in (DAY1, DAY2):
         add_day(tiny_cfg, data, day)
-        assert pipeline(root) == 0
+    assert pipeline(root) == 0
     # day 3 arrives with a junk file: the gate fails, nothing is published, the state stays
     before, commits = state(root), delta_commits(data)
     add_day(tiny_cfg, data, DAY3)
@@ -121,19 +122,21 @@ def test_daily_runs_and_a_backfill_equal_a_full_refresh(daily_runs, spark, tmp_p
 
 def test_the_named_cases_land_where_a_full_refresh_puts_them(daily_runs, spark):
     data = daily_runs / "data"
-    orders = read_table(spark, data / "silver" / ORDERS).where("order_id = 990001").collect()
-    assert [(r.status, str(r.order_date)) for r in orders] == [("shipped", DAY1)]
+    orders = read_table(spark, data / "silver" / ORDERS).where("order_id >= 990001").collect()
+    assert sorted((r.order_id, r.status, str(r.order_date)) for r in orders) == [
+        (990001, "placed", DAY2), (990002, "shipped", DAY2)]
     quarantine = {(r.raw_record, r.reject_reason)
                   for r in read_table(spark, data / "quarantine" / ORDERS).collect()}
-    assert (PLACED, "duplicate") in quarantine          # the superseded published version
+    assert (PLACED_B, "duplicate") in quarantine        # the superseded published version
     events = read_table(spark, data / "quarantine" / USER_EVENTS).where(
         "raw_record = '" + RESENT + "'").collect()
     assert [r.reject_reason for r in events] == ["duplicate"]   # one copy published, one not
     feature = read_table(spark, data / "gold" / "user_daily_features").where(
-        f"user_id = 'u9000001' AND date = '{DAY1}'").first()
-    # day 1: two views (re-send counted once), the order placed on day 1 and its payment
+        f"user_id = 'u9000001' AND date = '{DAY2}'").first()
+    # day 2: two views (the late one, and the re-send counted once), two orders placed, and the
+    # payment of the order that arrived after it
     assert (feature.views, feature.orders, feature.payment_attempts, str(feature.spend_usd)) == (
-        2, 1, 1, "80.00")
+        2, 2, 1, "90.00")
 
 
 def test_nothing_new_changes_nothing(daily_runs, capsys):

@@ -192,8 +192,8 @@ def test_only_one_silver_table_and_the_gate_after_a_full_run(copy_run, capsys):
     assert manifest["dq"]["checks"] == 21                       # the orders checks only
     out = capsys.readouterr().out
     assert f"data quality: 21 checks, 0 failed, 0 warnings; report: {root / 'data' / 'dq' / 'reports'}" in out
-    # 202 order lines: 116 valid, 42 superseded versions or re-sends, 44 real rejects
-    assert re.search(r"\nsilver_orders +succeeded +1 +[0-9.]+ +202 +116 +42 +44\n", out), out
+    # 208 order lines: 120 valid, 44 superseded versions or re-sends, 44 real rejects
+    assert re.search(r"\nsilver_orders +succeeded +1 +[0-9.]+ +208 +120 +44 +44\n", out), out
 
 
 def test_a_run_leaves_no_empty_work_dirs_and_no_checksum_files(tiny_run):

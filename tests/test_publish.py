@@ -110,7 +110,7 @@ def test_the_gate_cannot_be_bypassed(spark, tiny_cfg, copy_run, capsys):
     assert "staged nothing to publish" in capsys.readouterr().err
     assert run(root, "--resume", failed) == 3                   # the gate runs again, and fails
     ctx = context_for(spark, data, tiny_cfg, run_id=failed, mode=FULL_REFRESH)
-    with pytest.raises(DataQualityError, match="(silver|quarantine)/orders staged by run .* failed the data-quality gate"):
+    with pytest.raises(DataQualityError, match="(silver|lineage|quarantine)/orders staged by run .* failed the data-quality gate"):
         publish.run(ctx)
     args = ["--profile", "tiny", "--data-root", str(data), "--run-id", failed, "--publish"]
     assert check_main("orders", order_checks, args) == 3        # the standalone script gates too
@@ -127,7 +127,7 @@ def test_a_table_reads_as_of_the_previous_run_until_vacuumed(spark, tiny_cfg, co
             b'"currency":"USD","status":"placed"}\n')
     append_lines(data, line)
     assert run(root, "--only", "silver_orders", "dq_checks", "gold_orders_daily", "publish",
-               "--backfill", "2026-01-02") == 0
+               "--full-refresh") == 0
     store = TableStore(spark, paths_for(data, tiny_cfg))
     now = {r["date"].isoformat(): r["orders"] for r in read_table(spark, data / "gold" / "orders_daily").collect()}
     then = protocol.open_table(store, store.paths.gold("orders_daily"), as_of_run=first_run)
