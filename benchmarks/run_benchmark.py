@@ -3,9 +3,10 @@
     python benchmarks/run_benchmark.py --profile default [--config PATH] [--submit]
                                        [--data-root DIR] [--output FILE] [--incremental]
 
---incremental measures a daily run: the profile's days but the last are generated and published
-first (not timed), then the last day is generated and the incremental run timed, then a full
-refresh of the same Bronze (a copy) — wall time and Bronze lines read of both.
+--incremental measures a daily run: the profile's days are generated and published first (not
+timed), then the next day is generated and the incremental run timed (default profile: day 31
+added to 30 published days), then a full refresh of the same Bronze (a copy) — wall time and
+Bronze lines read of both.
 
 Runs `python orchestrator.py` as a child process, samples the resident memory of its whole
 process tree (Python driver + Spark JVM) every 100 ms, then reads the run manifest for the
@@ -92,11 +93,11 @@ def bronze_lines_read(manifest: dict) -> int:
 
 
 def incremental(profile: str, config: Path | None, data_root: Path, submit: bool) -> tuple[str, int]:
-    """Publish all days but the last, add the last: time that run and a full refresh of it."""
+    """Publish the profile's days, add the next: time that run and a full refresh of them all."""
     sys.path.insert(0, str(ROOT))
     from lakehouse.config import load_config
     g = load_config(str(config) if config else None, profile).generator
-    last = g.start_date + dt.timedelta(days=g.days - 1)
+    last = g.start_date + dt.timedelta(days=g.days)          # the day after the profile's range
     daily, full = data_root / "daily", data_root / "full"
     generate = [sys.executable, str(ROOT / "ingestion" / "generate_all.py"), "--profile", profile,
                 "--data-root", str(daily / "data")] + (["--config", str(config.resolve())] if config else [])
@@ -104,24 +105,28 @@ def incremental(profile: str, config: Path | None, data_root: Path, submit: bool
                    stdout=subprocess.DEVNULL)
     _, _, _, code = run(profile, config, daily, submit, "--skip-generate")
     if code:
-        return f"setting up the {g.days - 1} published days failed (exit {code})", code
+        return f"setting up the {g.days} published days failed (exit {code})", code
     subprocess.run([*generate, "--through", str(last)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     shutil.copytree(daily / "data" / "bronze", full / "data" / "bronze")     # keeps mtimes
     results = []
-    for label, root, flags in (("incremental (day %d)" % g.days, daily, ()),
-                               (f"full refresh ({g.days} days)", full, ("--full-refresh",))):
+    for label, root, flags in ((f"incremental (day {g.days + 1})", daily, ()),
+                               (f"full refresh ({g.days + 1} days)", full, ("--full-refresh",))):
         wall, peak, manifest, code = run(profile, config, root, submit, "--skip-generate", *flags)
         if manifest is None or code:
             return f"{label} failed (exit {code})", code or 1
         results.append((label, wall, peak, manifest))
-    lines = [f"### Daily run, profile `{profile}`: day {g.days} added to {g.days - 1} published days "
+    lines = [f"### Daily run, profile `{profile}`: day {g.days + 1} added to {g.days} published days "
              f"— {dt.date.today().isoformat()}", "",
              "| run | wall s | Bronze lines read | peak memory MiB |", "|---|---:|---:|---:|"]
     for label, wall, peak, manifest in results:
         lines.append(f"| {label} | {wall:.1f} | {bronze_lines_read(manifest):,} | {peak / 2**20:,.0f} |")
     (_, inc_wall, _, inc), (_, full_wall, _, fm) = results
+    same = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_data_roots.py"),
+                           str(daily / "data"), str(full / "data")], cwd=ROOT,
+                          capture_output=True, text=True).returncode == 0
     lines += ["", f"Incremental / full refresh: wall time **{inc_wall / full_wall:.2f}**, Bronze lines "
-              f"read **{bronze_lines_read(inc) / bronze_lines_read(fm):.3f}**.", ""]
+              f"read **{bronze_lines_read(inc) / bronze_lines_read(fm):.3f}**. Published tables "
+              + ("identical, row for row." if same else "**DIFFERENT** (scripts/compare_data_roots.py)."), ""]
     return "\n".join(lines) + "\n" + "\n".join(
         table(profile, wall, peak, manifest, submit).replace(f"### Profile `{profile}`", f"#### {label}")
         for label, wall, peak, manifest in results), 0

@@ -86,8 +86,8 @@ class TableStore:
               replace: dict | None = None) -> int:
         """Replace the table's content — or with `replace` ({"column", "values"}) only the rows
         whose `column` is one of `values`, or ({"append": true}) add rows — in one atomic Delta
-        commit tagged with `run_id`;
-        returns the new version. Earlier versions stay readable (time travel) until VACUUM."""
+        commit tagged with `run_id`; returns the new version. Earlier versions stay readable
+        (time travel) until VACUUM."""
         appending = bool(replace and replace.get("append"))
         writer = (df.write.format(DELTA).mode("append" if appending else "overwrite")
                   .option("userMetadata", run_id))
