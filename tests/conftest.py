@@ -19,10 +19,12 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def spark() -> SparkSession:
     """The suite's one session, built like every job's (UTC, ANSI on): local[2], two shuffle
-    partitions, no UI."""
+    partitions, no UI. It lives for the whole suite, so it keeps the JVM's full JIT (C2): the
+    C1-only setting in config.yaml is for one-minute runs."""
     settings = load_config(profile="tiny").spark
     test_settings = dataclasses.replace(settings, master="local[2]", app_name="tests", conf={
-        **settings.conf, "spark.default.parallelism": "2", "spark.ui.enabled": "false"})
+        **settings.conf, "spark.default.parallelism": "2", "spark.ui.enabled": "false",
+        "spark.driver.extraJavaOptions": "-XX:ReservedCodeCacheSize=256m"})
     session = get_spark(test_settings)
     session.sparkContext.setLogLevel("ERROR")
     yield session
