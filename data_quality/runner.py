@@ -30,10 +30,11 @@ def table_data(ctx: JobContext, table: str, target: str = "staged") -> TableData
     versions = {}
     ingest = None
     if target == "staged":
-        (silver, versions["silver"]), (quarantine, versions["quarantine"]), (_, versions["lineage"]) = (
-            store.read_staged(p, ctx.run_id)
-            for p in (paths.silver(table), paths.quarantine(table), paths.lineage(table)))
-        ingest = store.staged_info(paths.silver(table), ctx.run_id).get("ingest")
+        (silver, versions["silver"]), (quarantine, versions["quarantine"]) = (
+            store.read_staged(p, ctx.run_id) for p in (paths.silver(table), paths.quarantine(table)))
+        # lineage is gated with its Silver table; no check reads its rows
+        versions["lineage"] = store.staged_marker(paths.lineage(table), ctx.run_id)["version"]
+        ingest = store.staged_marker(paths.silver(table), ctx.run_id).get("ingest")
     else:
         silver, quarantine = (open_table(store, p) for p in (paths.silver(table), paths.quarantine(table)))
     counts = {r["reject_reason"]: r["count"] for r in quarantine.groupBy("reject_reason").count().collect()}

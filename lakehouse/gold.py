@@ -90,6 +90,17 @@ def changed_dates(changes: dict[str, DataFrame]) -> list[dt.date]:
     return sorted(r[0] for r in dates.distinct().collect())
 
 
+def changed_dates_only(ctx: JobContext, gold_table: str, source: str,
+                       silver: DataFrame) -> tuple[DataFrame, list[dt.date] | None]:
+    """For a daily table of Silver `source`: the Silver rows of the dates this run changed and
+    those dates, or (`silver`, None) when the table is recomputed in full."""
+    changes = silver_changes(ctx, gold_table, (source,))
+    if changes is None:
+        return silver, None
+    dates = changed_dates(changes)
+    return silver.filter(F.col(TABLES[source].date_column).isin(dates)), dates
+
+
 def write_gold(ctx: JobContext, df: DataFrame, table: str, rows_read: int,
                partition_by: Sequence[str] = (), dates: list[dt.date] | None = None) -> StepResult:
     """Stage the run's new version of a Gold table: one file for a daily table, one per date

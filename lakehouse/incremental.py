@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,13 +26,12 @@ from lakehouse.contract import BRONZE_TABLES
 from lakehouse.errors import BadInputError
 from lakehouse.steps import RunMode
 
-log = logging.getLogger(__name__)
-
 FULL, INCREMENTAL, BACKFILL, NOTHING = "full", "incremental", "backfill", "nothing"
 
 
 class PublishedBronzeChanged(BadInputError):
     """A published ingest partition vanished or changed outside a backfill's range."""
+
 
 IngestState = dict[str, dict]        # ISO ingest date -> {"files": Fingerprint, "lines": int}
 

@@ -9,12 +9,15 @@ classified out, rule 7 over whatever lines it is given.
 An incremental or backfill run (docs/incremental.md) gives `transform` the pool a full refresh
 would rank for the keys it touches, and nothing else:
 - the lines of the ingest partitions it (re)processes;
-- for every key among their valid rows (and every key whose published row or quarantined
-  duplicate came from a replaced partition): the published survivor's line (from the lineage
-  table) and its quarantined duplicates' lines, except those from replaced partitions.
+- for every key among their valid rows: the published survivor's line (from the lineage table);
+- in a backfill, also every key whose published row or quarantined duplicate came from a
+  replaced partition, and those keys' quarantined duplicates (with their survivor gone, one of
+  them may win); the old rows of a replaced partition never enter the pool: its files are read
+  again instead.
 Rule 7 then picks the same survivor as over all Bronze. Silver and lineage are staged as the
-date partitions that changed; quarantine whole; the Silver rows removed and added as the
-run's changes, from which Gold recomputes what they affect.
+date partitions that changed; quarantine as the rows to append (incremental) or whole
+(backfill); the Silver rows removed and added as the run's changes, from which Gold recomputes
+what they affect.
 """
 from __future__ import annotations
 

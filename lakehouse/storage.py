@@ -13,7 +13,21 @@ from lakehouse.localfs import write_text_atomic
 from lakehouse.paths import is_local, local_path
 
 
-class Storage:
+class _Listing:
+    """What both storages derive from `list_files`."""
+
+    def list_files(self, uri: str) -> list[tuple[str, bool, int, int]]:
+        raise NotImplementedError
+
+    def list_names(self, uri: str) -> list[str]:
+        return [name for name, _ in self.list_status(uri)]
+
+    def list_status(self, uri: str) -> list[tuple[str, bool]]:
+        """(name, is_directory) of each entry of a directory, by name; [] when it is missing."""
+        return [(name, is_dir) for name, is_dir, _, _ in self.list_files(uri)]
+
+
+class Storage(_Listing):
     def __init__(self, spark: SparkSession):
         self._jvm = spark.sparkContext._jvm
         self._conf = spark.sparkContext._jsc.hadoopConfiguration()
@@ -40,13 +54,6 @@ class Storage:
             self._fs(dst).mkdirs(parent)
         if not self._fs(src).rename(self._path(src), self._path(dst)):
             raise OSError(f"rename failed: {src} -> {dst}")
-
-    def list_names(self, uri: str) -> list[str]:
-        return [name for name, _ in self.list_status(uri)]
-
-    def list_status(self, uri: str) -> list[tuple[str, bool]]:
-        """(name, is_directory) of each entry of a directory, by name; [] when it is missing."""
-        return [(name, is_dir) for name, is_dir, _, _ in self.list_files(uri)]
 
     def list_files(self, uri: str) -> list[tuple[str, bool, int, int]]:
         """(name, is_directory, length in bytes, modification time in ms) of each entry of a
@@ -87,15 +94,12 @@ class Storage:
             reader.close()
 
 
-class LocalStorage:
+class LocalStorage(_Listing):
     """The read side of `Storage` for a local data root, in plain Python: what the orchestrator
     uses to plan a run (and --dry-run to show it) without starting a JVM."""
 
     def exists(self, uri: str) -> bool:
         return os.path.exists(local_path(uri))
-
-    def list_status(self, uri: str) -> list[tuple[str, bool]]:
-        return [(name, is_dir) for name, is_dir, _, _ in self.list_files(uri)]
 
     def list_files(self, uri: str) -> list[tuple[str, bool, int, int]]:
         """As `Storage.list_files`: the same lengths and millisecond modification times."""

@@ -138,14 +138,20 @@ class TableStore:
     def has_staged(self, published: str, run_id: str) -> bool:
         return self.staged_info(published, run_id) is not None
 
-    def read_staged(self, published: str, run_id: str) -> tuple[DataFrame, str]:
-        """The table as run `run_id` will publish it, and the staged version's token (what a
-        gate is recorded against): the staged rows, plus — for a partial version — the rows of
-        the published base version outside the replaced values."""
+    def staged_marker(self, published: str, run_id: str) -> dict:
+        """`staged_info` of a staged version that must exist (BadInputError naming the job to
+        run when it does not); its "version" is the token a gate is recorded against."""
         info = self.staged_info(published, run_id)
         if info is None:
             raise BadInputError(f"{self.paths.staged(published, run_id)}: no staged version to "
                                 f"check; run the Silver job first (with the same --run-id {run_id})")
+        return info
+
+    def read_staged(self, published: str, run_id: str) -> tuple[DataFrame, str]:
+        """The table as run `run_id` will publish it, and the staged version's token (what a
+        gate is recorded against): the staged rows, plus — for a partial version — the rows of
+        the published base version outside the replaced values."""
+        info = self.staged_marker(published, run_id)
         replace = info.get("replace")
         if replace is None:
             return self.staged_data(published, run_id), info["version"]

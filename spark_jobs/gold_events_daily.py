@@ -11,10 +11,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.config import Enums
-from lakehouse.contract import events_daily_schema, TABLES, USER_EVENTS
+from lakehouse.contract import USER_EVENTS, events_daily_schema
 from lakehouse.cli import job_main
 from lakehouse.conform import conform
-from lakehouse.gold import changed_dates, count_if, rate, read_silver, silver_changes, write_gold
+from lakehouse.gold import changed_dates_only, count_if, rate, read_silver, write_gold
 from lakehouse.steps import JobContext, StepResult
 
 TABLE = "events_daily"
@@ -50,11 +50,8 @@ def _dimension_counts(column: str, values: Sequence[str]):
 
 
 def run(ctx: JobContext) -> StepResult:
-    events = read_silver(ctx, USER_EVENTS)
-    changes = silver_changes(ctx, TABLE, (USER_EVENTS,))
-    dates = None if changes is None else changed_dates(changes)
-    if dates is not None:                     # recompute the changed dates only
-        events = events.filter(F.col(TABLES[USER_EVENTS].date_column).isin(dates))
+    # in an incremental run, only the dates it changed (None: all of them)
+    events, dates = changed_dates_only(ctx, TABLE, USER_EVENTS, read_silver(ctx, USER_EVENTS))
     daily = transform(events, ctx.cfg.enums)
     return write_gold(ctx, daily, TABLE, rows_read=events.count(), dates=dates)
 

@@ -9,10 +9,10 @@ import sys
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.contract import ORDERS, ORDERS_DAILY_SCHEMA, TABLES
+from lakehouse.contract import ORDERS, ORDERS_DAILY_SCHEMA
 from lakehouse.cli import job_main
 from lakehouse.conform import conform
-from lakehouse.gold import changed_dates, count_if, rate, read_silver, silver_changes, sum_if, write_gold
+from lakehouse.gold import changed_dates_only, count_if, rate, read_silver, sum_if, write_gold
 from lakehouse.steps import JobContext, StepResult
 
 TABLE = "orders_daily"
@@ -39,11 +39,8 @@ def transform(orders: DataFrame) -> DataFrame:
 
 
 def run(ctx: JobContext) -> StepResult:
-    orders = read_silver(ctx, ORDERS)
-    changes = silver_changes(ctx, TABLE, (ORDERS,))
-    dates = None if changes is None else changed_dates(changes)
-    if dates is not None:                     # recompute the changed dates only
-        orders = orders.filter(F.col(TABLES[ORDERS].date_column).isin(dates))
+    # in an incremental run, only the dates it changed (None: all of them)
+    orders, dates = changed_dates_only(ctx, TABLE, ORDERS, read_silver(ctx, ORDERS))
     daily = transform(orders)
     return write_gold(ctx, daily, TABLE, rows_read=orders.count(), dates=dates)
 

@@ -10,10 +10,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.config import Enums
-from lakehouse.contract import PAYMENTS, payments_daily_schema, TABLES
+from lakehouse.contract import PAYMENTS, payments_daily_schema
 from lakehouse.cli import job_main
 from lakehouse.conform import conform
-from lakehouse.gold import changed_dates, count_if, rate, read_silver, silver_changes, sum_if, write_gold
+from lakehouse.gold import changed_dates_only, count_if, rate, read_silver, sum_if, write_gold
 from lakehouse.steps import JobContext, StepResult
 
 TABLE = "payments_daily"
@@ -42,11 +42,8 @@ def transform(payments: DataFrame, enums: Enums) -> DataFrame:
 
 
 def run(ctx: JobContext) -> StepResult:
-    payments = read_silver(ctx, PAYMENTS)
-    changes = silver_changes(ctx, TABLE, (PAYMENTS,))
-    dates = None if changes is None else changed_dates(changes)
-    if dates is not None:                     # recompute the changed dates only
-        payments = payments.filter(F.col(TABLES[PAYMENTS].date_column).isin(dates))
+    # in an incremental run, only the dates it changed (None: all of them)
+    payments, dates = changed_dates_only(ctx, TABLE, PAYMENTS, read_silver(ctx, PAYMENTS))
     daily = transform(payments, ctx.cfg.enums)
     return write_gold(ctx, daily, TABLE, rows_read=payments.count(), dates=dates)
 
