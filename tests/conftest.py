@@ -58,6 +58,11 @@ def copy_run(tiny_run, tmp_path):
     return make
 
 
+def files_of(root: Path) -> dict[str, bytes]:
+    """Every file under `root` (relative path -> bytes): to show a tree did not change."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def paths_for(root: Path, cfg: Config) -> DataPaths:
     return DataPaths.create(str(root), cfg.paths)
 

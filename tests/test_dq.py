@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,7 @@ import orchestrator
 from data_quality.engine import WARN, Check, TableData, evaluate
 from data_quality.suite import SUITE
 
-from conftest import read_table
+from conftest import files_of, read_table
 
 DAY1, DAY2, DAY3 = dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 3)
 SCHEMA = "id string, status string, amount int, d date"
@@ -110,14 +109,10 @@ def test_an_unknown_kind_or_severity_is_refused():
         Check("x", "not_null", severity="fatal", column="id")
 
 
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def test_a_failed_gate_publishes_nothing_and_is_recorded(spark, tiny_cfg, copy_run, capsys):
     root = copy_run()
     data = root / "data"
-    published = {layer: tree_bytes(data / layer) for layer in ("silver", "quarantine", "gold")}
+    published = {layer: files_of(data / layer) for layer in ("silver", "quarantine", "gold")}
     runs_before = spark.read.parquet(str(data / "dq" / "results")).select("run_id").distinct().count()
     part = data / "bronze" / "orders" / "ingest_date=2026-01-02" / "part-00000.jsonl"
     part.write_bytes(part.read_bytes() + b"<garbage>\n" * 200)       # 200 malformed lines
@@ -129,7 +124,7 @@ def test_a_failed_gate_publishes_nothing_and_is_recorded(spark, tiny_cfg, copy_r
     assert "dq_checks ... FAILED" in out.out
     assert "orders.reject_rate: observed 0.5980 (244/408)" in out.err and "expected <= 0.3" in out.err
     for layer, files in published.items():
-        assert tree_bytes(data / layer) == files, f"{layer} changed"
+        assert files_of(data / layer) == files, f"{layer} changed"
 
     history = spark.read.parquet(str(data / "dq" / "results"))
     assert history.select("run_id").distinct().count() == runs_before + 1

@@ -17,11 +17,7 @@ from ingestion.world import build_catalog, simulate
 from lakehouse.contract import BRONZE_TABLES, DEFECT_TYPES, ORDERS, PAYMENTS, USER_EVENTS
 from reference import bronze_lines, expected_rejects, strict_object, timestamp
 
-from conftest import REPO, paths_for
-
-
-def files_of(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+from conftest import REPO, files_of, paths_for
 
 
 @pytest.fixture(scope="module")

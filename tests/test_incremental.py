@@ -13,13 +13,9 @@ from ingestion.bronze import generate
 from lakehouse.contract import BRONZE_TABLES, ORDERS, PAYMENTS, USER_EVENTS
 from scripts.compare_data_roots import compare_roots
 
-from conftest import paths_for, read_table
+from conftest import files_of, paths_for, read_table
 
 DAY1, DAY2, DAY3 = "2026-01-01", "2026-01-02", "2026-01-03"
-
-
-def files_of(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_bronze_grows_one_partition_a_day_and_never_changes_what_is_there(tiny_cfg, tmp_path):

@@ -18,7 +18,7 @@ from lakehouse.tables import TableStore
 from spark_jobs import bronze_to_silver_orders as orders_job
 from spark_jobs import publish
 
-from conftest import FULL_REFRESH, context_for, paths_for, read_table
+from conftest import FULL_REFRESH, context_for, files_of, paths_for, read_table
 
 ORDERS_BRONZE_DAY2 = Path("bronze") / "orders" / "ingest_date=2026-01-02" / "part-00000.jsonl"
 
@@ -28,14 +28,10 @@ def append_lines(data: Path, lines: bytes) -> None:
     part.write_bytes(part.read_bytes() + lines)
 
 
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def published_trees(data: Path) -> dict:
     """Every published table's files, and the commit point (run records may grow: a failed
     run records its gate verdicts)."""
-    trees = {layer: tree_bytes(data / layer) for layer in ("silver", "quarantine", "gold")}
+    trees = {layer: files_of(data / layer) for layer in ("silver", "quarantine", "gold")}
     return {**trees, "current": (data / "_publish" / "current.json").read_bytes()}
 
 

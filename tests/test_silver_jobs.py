@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
@@ -16,11 +15,7 @@ from lakehouse.tables import TableStore
 from reference import bronze_lines
 from spark_jobs import bronze_to_silver_orders as orders_job
 
-from conftest import FULL_REFRESH, REPO, context_for, read_table
-
-
-def files_of(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+from conftest import FULL_REFRESH, REPO, context_for, files_of, read_table
 
 
 @pytest.mark.parametrize("table", BRONZE_TABLES)
