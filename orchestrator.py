@@ -11,6 +11,7 @@ failed, 4 another run holds the lock, 5 a published Bronze partition vanished or
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -22,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lakehouse.cli import add_mode_arguments, mode_from_args
-from lakehouse.config import Config, load_config
+from lakehouse.config import Config, check_master, load_config
 from lakehouse.errors import EXIT_ALREADY_RUNNING, EXIT_OK, EXIT_STEP_FAILED, BadInputError, ConfigError
 from lakehouse.incremental import FULL, NOTHING, IngestPlan, PublishedBronzeChanged
 from lakehouse.paths import DataPaths, is_local, local_path
@@ -54,6 +55,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--resume", metavar="RUN_ID", help="re-run a failed run from its failed step")
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     p.add_argument("--submit", action="store_true", help="run each Spark job with spark-submit")
+    p.add_argument("--master", metavar="URL", help="Spark master, e.g. spark://127.0.0.1:7077 "
+                                                   "(default: spark.master in config)")
     add_mode_arguments(p)
     return p.parse_args(argv)
 
@@ -87,7 +90,10 @@ def load_run_settings(args: argparse.Namespace) -> tuple[Config, Path, dict | No
         asked = previous.get("run_mode", {})
         args.full_refresh = asked.get("mode") == "full-refresh"
         args.backfill, args.through = asked.get("backfill"), asked.get("through")
+        args.master = args.master or previous["config"]["settings"]["spark"]["master"]
     cfg = load_config(args.config, args.profile)
+    if args.master:
+        cfg = dataclasses.replace(cfg, spark=dataclasses.replace(cfg.spark, master=check_master(args.master)))
     if not args.log_dir and not args.resume:
         log_dir = Path(cfg.orchestrator.log_dir)
     return cfg, log_dir, previous
@@ -105,11 +111,15 @@ def step_functions(args: argparse.Namespace, ctx: JobContext,
     return {s.name: (lambda s=s: s.load()(ctx)) for s in PLAN}
 
 
-def in_process_context(cfg: Config, paths: DataPaths, run_id: str, mode: RunMode) -> JobContext:
+def in_process_context(cfg: Config, paths: DataPaths, run_id: str, mode: RunMode,
+                       step_logs: Path) -> JobContext:
     """The context every in-process step shares; the JVM starts in the background right away,
-    while the (pure Python) generator runs, and steps wait for it on first use."""
+    while the (pure Python) generator runs, and steps wait for it on first use. On a cluster the
+    project's code zip goes to the executors."""
     from lakehouse.spark import SessionStarter
-    starter = SessionStarter(cfg.spark)
+    local = cfg.spark.master.startswith("local")
+    py_files = [] if local else [build_code_zip(ROOT, CODE_PACKAGES, step_logs / "pipeline_code.zip")]
+    starter = SessionStarter(cfg.spark, f"{cfg.spark.app_name} {run_id}", py_files)
     return JobContext(cfg, paths, run_id, starter.get, mode)
 
 
@@ -149,9 +159,9 @@ def plan_run_partitions(run: Run, ctx: JobContext, steps: list[str], submit: boo
               f"({', '.join(p.describe() for p in plans.values())})")
         log.info("nothing to do: every Bronze partition is published")
         return None
-    # the Silver steps run one after the other only to warm the JVM up for a big full read;
-    # reading a day or two, they go side by side
-    return any(p.kind == FULL for p in plans.values())
+    # in one shared JVM the Silver steps run one after the other only to warm it up for a big
+    # full read; reading a day or two, or each in a JVM of its own (--submit), side by side
+    return not submit and any(p.kind == FULL for p in plans.values())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -186,8 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler, run = None, None
     try:
         log_file, handler = setup_file_logging(log_dir, f"{now:%Y%m%d_%H%M%S}")
-        log.info("run %s: profile %s, data root %s, %s, %s, steps %s", run_id, cfg.profile,
-                 paths.root, "submit" if args.submit else "in-process", mode.name, selected)
+        log.info("run %s: profile %s, data root %s, %s on %s, %s, steps %s", run_id, cfg.profile,
+                 paths.root, "submit" if args.submit else "in-process", cfg.spark.master,
+                 mode.name, selected)
         run = Run(run_id, cfg, paths.root, "submit" if args.submit else "in-process", log_dir,
                   log_file, selected, previous)
         run.run_mode = {"mode": mode.name, "backfill": args.backfill, "through": args.through}
@@ -195,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What the run stages and publishes is keyed by the run it continues, if it resumes one.
         data_run_id = run.data_run_id
         ctx = (JobContext(cfg, paths, data_run_id, None, mode) if args.submit
-               else in_process_context(cfg, paths, data_run_id, mode))
+               else in_process_context(cfg, paths, data_run_id, mode, log_dir / run_id))
         o = cfg.orchestrator
         policy = RetryPolicy(o.max_retries, o.backoff_base_seconds, o.backoff_max_seconds)
         steps = step_functions(args, ctx, log_dir / run_id)

@@ -12,6 +12,7 @@ import logging
 import sys
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from lakehouse.config import Config, load_config
 from lakehouse.errors import EXIT_OK, ConfigError, PipelineError
@@ -76,12 +77,14 @@ def load_from_args(args: argparse.Namespace) -> tuple[Config, DataPaths]:
 def context_from_args(args: argparse.Namespace) -> JobContext:
     """A step's context for a standalone run; the SparkSession starts when a step first asks."""
     cfg, paths = load_from_args(args)
+    run_id = args.run_id or new_run_id()
 
     def session():
         from lakehouse.spark import get_spark     # deferred: the generators never import pyspark
-        return get_spark(cfg.spark)
+        # named after the job and its run, as the Spark UI and the History Server list it
+        return get_spark(cfg.spark, f"{cfg.spark.app_name} {Path(sys.argv[0]).stem} {run_id}")
 
-    return JobContext(cfg, paths, args.run_id or new_run_id(), session, mode_from_args(args))
+    return JobContext(cfg, paths, run_id, session, mode_from_args(args))
 
 
 def setup_logging(level: int = logging.INFO) -> None:

@@ -24,7 +24,8 @@ import yaml
 from lakehouse.contract import DEFECT_TYPES
 from lakehouse.errors import ConfigError
 
-__all__ = ["Config", "ConfigError", "Enums", "Paths", "SparkConfig", "load_config"]
+__all__ = ["ClusterConfig", "Config", "ConfigError", "Enums", "Paths", "SparkConfig", "load_config",
+           "check_master"]
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
 
@@ -34,6 +35,7 @@ NONNEG = {"check": "nonneg"}      # number >= 0
 POSITIVE = {"check": "positive"}  # number >= 1 (ints) / > 0 (floats)
 MEMORY = {"check": "memory"}      # a JVM memory size: 512m, 2g
 MASTER = {"check": "master"}      # a Spark master URL
+PORT = {"check": "port"}          # a TCP port, 1-65535
 
 _MEMORY_SIZE = re.compile(r"^[1-9][0-9]*[kmgt]?$", re.IGNORECASE)
 _MASTER_URL = re.compile(r"^(local(\[([1-9][0-9]*|\*)(,[1-9][0-9]*)?\])?|yarn|"
@@ -117,7 +119,25 @@ class SparkConfig:
     shuffle_partitions: int = field(metadata=POSITIVE)
     driver_memory: str = field(metadata=MEMORY)
     jar_cache: str                   # where Delta Lake's jars are resolved to, once per machine
+    event_log_dir: str               # Spark event logs for the History Server ("" = off)
     conf: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """The local standalone cluster of `python -m orchestration.cluster` (docs/cluster.md)."""
+    host: str
+    master_port: int = field(metadata=PORT)
+    master_ui_port: int = field(metadata=PORT)
+    worker_ui_port: int = field(metadata=PORT)
+    history_ui_port: int = field(metadata=PORT)
+    worker_cores: int = field(metadata=POSITIVE)
+    worker_memory: str = field(metadata=MEMORY)
+    state_dir: str                   # pid files, daemon logs and the worker's work dir
+
+    @property
+    def master_url(self) -> str:
+        return f"spark://{self.host}:{self.master_port}"
 
 
 @dataclass(frozen=True)
@@ -155,6 +175,7 @@ class Config:
     fx_rates_to_usd: dict[str, Decimal]
     paths: Paths
     spark: SparkConfig
+    cluster: ClusterConfig
     orchestrator: OrchestratorConfig
     dq: DQConfig
     features: FeaturesConfig
@@ -239,9 +260,17 @@ def _check_range(value: Any, meta: dict[str, str], key: str) -> None:
         raise ConfigError(f"{key}: expected a positive value, got {value!r}")
     if check == "memory" and not _MEMORY_SIZE.match(value):
         raise ConfigError(f"{key}: expected a memory size such as 512m or 2g, got {value!r}")
+    if check == "port" and not 1 <= value <= 65535:
+        raise ConfigError(f"{key}: expected a TCP port between 1 and 65535, got {value!r}")
     if check == "master" and not _MASTER_URL.match(value):
         raise ConfigError(f"{key}: expected a Spark master URL (local[N], spark://HOST:PORT, "
                           f"yarn, k8s://URL), got {value!r}")
+
+
+def check_master(url: str, flag: str = "--master") -> str:
+    """`url` if it is a Spark master URL, else a ConfigError naming `flag`."""
+    _check_range(url, MASTER, flag)
+    return url
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:

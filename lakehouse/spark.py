@@ -16,6 +16,7 @@ from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
 from lakehouse.config import SparkConfig
+from lakehouse.paths import is_local, local_path
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,26 @@ def delta_jar_conf(jar_cache: str) -> dict[str, str]:
 
 
 def spark_submit_args(cfg: SparkConfig) -> list[str]:
-    """What `spark-submit` needs on its command line for Delta Lake: the jars must be on the
-    driver's classpath before the JVM starts, which settings made from Python are too late for."""
-    return [f"--conf={k}={v}" for k, v in delta_jar_conf(cfg.jar_cache).items()]
+    """What `spark-submit` needs on its command line: Delta Lake's jars and the config's
+    `spark.conf` (the jars and the driver's JVM options must be set before the driver's JVM
+    starts, which settings made from Python are too late for), and the event log directory,
+    resolved where the command is built."""
+    settings = {**delta_jar_conf(cfg.jar_cache), **event_log_settings(cfg), **cfg.conf}
+    return [f"--conf={k}={v}" for k, v in settings.items()]
+
+
+def event_log_settings(cfg: SparkConfig) -> dict[str, str]:
+    """Spark's event log into `spark.event_log_dir` (a relative path: from the working directory,
+    made absolute so every process of a run writes to the same place); nothing when it is ""."""
+    if not cfg.event_log_dir:
+        return {}
+    target = cfg.event_log_dir
+    if is_local(target):
+        local = Path(os.path.expanduser(local_path(target))).resolve()
+        local.mkdir(parents=True, exist_ok=True)      # Spark refuses a missing directory
+        target = local.as_uri()
+    return {"spark.eventLog.enabled": "true", "spark.eventLog.dir": target,
+            "spark.eventLog.compress": "true"}
 
 
 def session_settings(cfg: SparkConfig) -> dict[str, str]:
@@ -77,30 +95,43 @@ def session_settings(cfg: SparkConfig) -> dict[str, str]:
         "spark.sql.sources.partitionColumnTypeInference.enabled": "true",
         **DELTA_SESSION,
         **delta_jar_conf(cfg.jar_cache),
+        **event_log_settings(cfg),
         **cfg.conf,
     }
+
+
+def launched_conf() -> SparkConf:
+    """The spark.* properties spark-submit passed to this driver (none outside spark-submit).
+    Under spark-submit the JVM is already up (PYSPARK_GATEWAY_PORT); a SparkConf only sees its
+    properties once Python is connected to it, so connect first."""
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        from pyspark import SparkContext
+        SparkContext._ensure_initialized()
+        return SparkConf()
+    return SparkConf(loadDefaults=False)
 
 
 def get_spark(cfg: SparkConfig, app_name: str | None = None) -> SparkSession:
     """Return the active session or build one: UTC, ANSI on, Delta, settings from config.
 
-    Under spark-submit the master and driver memory come from the command line, so they are only
-    set here when nothing set them already.
+    Under spark-submit its command line wins (the master, the driver memory, the jars, the event
+    log directory): a setting is only taken from config when the command line did not set it.
     """
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
     if LOCAL_CONF_DIR.is_dir():
         os.environ.setdefault("SPARK_CONF_DIR", str(LOCAL_CONF_DIR))
-    launched = SparkConf()  # holds spark.* properties passed by spark-submit
+    launched = launched_conf()
     builder = SparkSession.builder.appName(app_name or cfg.app_name)
     if not launched.contains("spark.master"):
         builder = builder.master(cfg.master)
     if not launched.contains("spark.driver.memory"):
         builder = builder.config("spark.driver.memory", cfg.driver_memory)
     for key, value in session_settings(cfg).items():
-        if not (key.startswith("spark.jars") and launched.contains("spark.jars")):
-            builder = builder.config(key, value)
+        if launched.contains(key) or (key.startswith("spark.jars") and launched.contains("spark.jars")):
+            continue
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
@@ -115,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=None)
     parser.add_argument("--profile", default="default")
     args = parser.parse_args(argv)
-    print(" ".join(spark_submit_args(load_config(args.config, args.profile).spark)))
+    spark = load_config(args.config, args.profile).spark
+    # what a shell's unquoted $(...) can pass on: the values without spaces
+    print(" ".join(arg for arg in spark_submit_args(spark) if " " not in arg))
     return 0
 
 
@@ -123,15 +156,18 @@ class SessionStarter:
     """Starts the shared SparkSession in a background thread, so the JVM boots while the
     (pure Python) generator runs; `get()` waits for it."""
 
-    def __init__(self, cfg: SparkConfig):
-        self._cfg = cfg
+    def __init__(self, cfg: SparkConfig, app_name: str | None = None, py_files: list[Path] = ()):
+        self._cfg, self._app_name, self._py_files = cfg, app_name, list(py_files)
         self._result: list = []
         self._thread = threading.Thread(target=self._start, name="spark-session-starter", daemon=True)
         self._thread.start()
 
     def _start(self) -> None:
         try:
-            self._result.append(get_spark(self._cfg))
+            spark = get_spark(self._cfg, self._app_name)
+            for py_file in self._py_files:     # what executors on a cluster import
+                spark.sparkContext.addPyFile(str(py_file))
+            self._result.append(spark)
         except BaseException as exc:  # re-raised in the step that needs the session
             self._result.append(exc)
 

@@ -163,25 +163,6 @@ def test_retry_policy_backoff_is_exponential_jittered_and_capped():
     assert ok.rows_read == 7
 
 
-def test_submit_mode_runs_steps_with_spark_submit(tmp_path):
-    proc = subprocess.run([sys.executable, "orchestrator.py", "--submit", "--profile", "tiny",
-                           "--data-root", str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs"),
-                           "--only", "generate", "silver_payments"],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    manifest = latest_manifest(tmp_path / "logs")
-    assert manifest["mode"] == "submit"
-    step = {s["name"]: s for s in manifest["steps"]}["silver_payments"]
-    bronze = json.loads((tmp_path / "data" / "bronze" / "_manifest.json").read_text())["tables"]["payments"]
-    assert step["rows_read"] == bronze["lines"]
-    assert step["details"]["rejects"] == bronze["expected_rejects"]
-    step_log = (tmp_path / "logs" / manifest["run_id"] / "silver_payments.log").read_text()
-    command = step_log.splitlines()[0]       # the spark-submit of the installed pyspark
-    assert command.startswith("$ /") and "/spark-submit --master local[2]" in command
-    assert "--py-files" in command
-    assert "[2/2] silver_payments ... ok" in proc.stdout
-
-
 def test_only_one_silver_table_and_the_gate_after_a_full_run(copy_run, capsys):
     """The README's `--only silver_orders dq_checks`: the gate checks what this run staged."""
     root = copy_run()

@@ -1,8 +1,8 @@
-"""Silver jobs on the tiny profile: conservation, write-audit-publish, spark-submit."""
+"""Silver jobs on the tiny profile: conservation, write-audit-publish, bad input (spark-submit:
+tests/test_cluster.py runs every job that way)."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from chispa import assert_df_equality
@@ -15,7 +15,7 @@ from lakehouse.tables import TableStore
 from reference import bronze_lines
 from spark_jobs import bronze_to_silver_orders as orders_job
 
-from conftest import FULL_REFRESH, REPO, context_for, files_of, read_table
+from conftest import FULL_REFRESH, context_for, files_of, read_table
 
 
 @pytest.mark.parametrize("table", BRONZE_TABLES)
@@ -106,21 +106,6 @@ def test_a_bronze_file_of_garbage_goes_to_quarantine(spark, tiny_cfg, tmp_path):
     result = orders_job.run(context_for(spark, tmp_path, tiny_cfg))
     assert (result.rows_read, result.rows_written, result.rows_quarantined) == (4, 0, 4)
     assert result.details["rejects"] == {"malformed_json": 4}
-
-
-def test_job_runs_with_spark_submit_from_the_repo_root(tiny_cfg, copy_run):
-    root = copy_run() / "data"
-    proc = subprocess.run(["spark-submit", "spark_jobs/bronze_to_silver_orders.py", "--profile", "tiny",
-                           "--data-root", str(root), "--full-refresh"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    # spark-submit merges the driver's stderr into stdout: the result is the last JSON line
-    result = json.loads(next(line for line in reversed(proc.stdout.splitlines()) if line.startswith("{")))
-    manifest = json.loads((root / "bronze" / "_manifest.json").read_text())["tables"][ORDERS]
-    assert result["rows_read"] == manifest["lines"]
-    assert result["details"]["rejects"] == manifest["expected_rejects"]
-    staged = list((root / "_staging").glob(f"*/silver/{ORDERS}/_STAGED"))
-    assert len(staged) == 1                         # complete: its marker is written last
 
 
 def test_only_jsonl_files_in_date_partitions_are_bronze(spark, tiny_cfg, tmp_path, caplog):
