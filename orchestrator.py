@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lakehouse.cli import add_mode_arguments, mode_from_args
 from lakehouse.config import Config, check_master, load_config
@@ -33,6 +34,9 @@ from orchestration.plan import PLAN, SILVER, SILVER_TABLE, STEP_NAMES, STEPS
 from orchestration.run import DONE, Run, execute
 from orchestration.runner import RetryPolicy
 from orchestration.submit import build_code_zip, run_submitted, submit_command
+
+if TYPE_CHECKING:
+    from lakehouse.spark import SessionStarter
 
 ROOT = Path(__file__).resolve().parent
 CODE_PACKAGES = ("lakehouse", "ingestion", "spark_jobs", "data_quality")
@@ -112,15 +116,15 @@ def step_functions(args: argparse.Namespace, ctx: JobContext,
 
 
 def in_process_context(cfg: Config, paths: DataPaths, run_id: str, mode: RunMode,
-                       step_logs: Path) -> JobContext:
+                       step_logs: Path) -> tuple[JobContext, SessionStarter]:
     """The context every in-process step shares; the JVM starts in the background right away,
     while the (pure Python) generator runs, and steps wait for it on first use. On a cluster the
     project's code zip goes to the executors."""
-    from lakehouse.spark import SessionStarter
+    from lakehouse.spark import SessionStarter     # deferred: planning alone never imports pyspark
     local = cfg.spark.master.startswith("local")
     py_files = [] if local else [build_code_zip(ROOT, CODE_PACKAGES, step_logs / "pipeline_code.zip")]
     starter = SessionStarter(cfg.spark, f"{cfg.spark.app_name} {run_id}", py_files)
-    return JobContext(cfg, paths, run_id, starter.get, mode)
+    return JobContext(cfg, paths, run_id, starter.get, mode), starter
 
 
 def plan_partitions(ctx: JobContext, selected: list[str], in_process: bool) -> dict[str, IngestPlan] | None:
@@ -193,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AlreadyRunning as exc:
         print(f"already running: {exc}", file=sys.stderr)
         return EXIT_ALREADY_RUNNING
-    handler, run = None, None
+    handler, run, starter = None, None, None
     try:
         log_file, handler = setup_file_logging(log_dir, f"{now:%Y%m%d_%H%M%S}")
         log.info("run %s: profile %s, data root %s, %s on %s, %s, steps %s", run_id, cfg.profile,
@@ -205,8 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         run.save()
         # What the run stages and publishes is keyed by the run it continues, if it resumes one.
         data_run_id = run.data_run_id
-        ctx = (JobContext(cfg, paths, data_run_id, None, mode) if args.submit
-               else in_process_context(cfg, paths, data_run_id, mode, log_dir / run_id))
+        if args.submit:
+            ctx = JobContext(cfg, paths, data_run_id, None, mode)
+        else:
+            ctx, starter = in_process_context(cfg, paths, data_run_id, mode, log_dir / run_id)
         o = cfg.orchestrator
         policy = RetryPolicy(o.max_retries, o.backoff_base_seconds, o.backoff_max_seconds)
         steps = step_functions(args, ctx, log_dir / run_id)
@@ -232,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if run is not None and run.status == "running":     # interrupted: never left "running"
             run.finish(EXIT_STEP_FAILED)
+        if starter is not None:     # the session this run started (and its JVM's work) ends here
+            starter.stop()
         lock.release()
         if handler is not None:     # this run's log file only gets this run's lines
             logging.getLogger().removeHandler(handler)

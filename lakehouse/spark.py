@@ -152,6 +152,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def stop_jvm(timeout_s: float = 60.0) -> None:
+    """End the JVM pyspark launched for this process and wait for it, instead of leaving it to
+    notice on its own that Python has gone (a later session starts a new one)."""
+    from pyspark import SparkContext
+    gateway = SparkContext._gateway
+    proc = getattr(gateway, "proc", None)
+    if gateway is None or proc is None:         # not launched by this process (spark-submit)
+        return
+    gateway.shutdown()
+    SparkContext._gateway = SparkContext._jvm = None
+    if proc.stdin is not None:
+        proc.stdin.close()                      # the JVM exits when its stdin closes
+    try:
+        proc.wait(timeout=timeout_s)
+    except Exception:                           # noqa: BLE001 - never fail a finished run here
+        proc.kill()
+
+
 class SessionStarter:
     """Starts the shared SparkSession in a background thread, so the JVM boots while the
     (pure Python) generator runs; `get()` waits for it."""
@@ -159,11 +177,15 @@ class SessionStarter:
     def __init__(self, cfg: SparkConfig, app_name: str | None = None, py_files: list[Path] = ()):
         self._cfg, self._app_name, self._py_files = cfg, app_name, list(py_files)
         self._result: list = []
+        self._created = False       # whether this starter made the session (not an existing one)
+        self._used = False          # whether a step asked for it
         self._thread = threading.Thread(target=self._start, name="spark-session-starter", daemon=True)
         self._thread.start()
 
     def _start(self) -> None:
         try:
+            from pyspark import SparkContext
+            self._created = SparkContext._active_spark_context is None
             spark = get_spark(self._cfg, self._app_name)
             for py_file in self._py_files:     # what executors on a cluster import
                 spark.sparkContext.addPyFile(str(py_file))
@@ -171,7 +193,19 @@ class SessionStarter:
         except BaseException as exc:  # re-raised in the step that needs the session
             self._result.append(exc)
 
+    def stop(self) -> None:
+        """Stop the session if this starter made it and a step used it (an existing session,
+        such as a test suite's, is left alone), so its JVM's work is finished before the process
+        exits. A JVM no step asked for is not waited for: it ends with this process."""
+        if not self._used:
+            return
+        self._thread.join()
+        if self._created and self._result and not isinstance(self._result[0], BaseException):
+            self._result[0].stop()
+            stop_jvm()
+
     def get(self):
+        self._used = True
         self._thread.join()
         if isinstance(self._result[0], BaseException):
             raise self._result[0]

@@ -15,6 +15,7 @@ import pytest
 
 import orchestrator
 from lakehouse.steps import StepResult
+from orchestration.cluster import group_alive
 from orchestration.plan import STEPS
 from orchestration.runner import RetryPolicy, Step, StepFailed, StepRecord, run_step
 
@@ -232,3 +233,17 @@ def test_a_step_waits_for_selected_steps_it_reaches_through_unselected_ones():
     assert deps == {"silver_orders": set(), "dq_checks": {"silver_orders"},
                     "gold_orders_daily": {"silver_orders", "dq_checks"},
                     "publish": {"silver_orders", "dq_checks", "gold_orders_daily"}}
+
+
+def test_an_in_process_run_leaves_no_jvm_behind(tmp_path):
+    """An in-process run stops the session it started and waits for its JVM: nothing of the
+    run's process group is left running once the run has returned."""
+    proc = subprocess.Popen([sys.executable, "orchestrator.py", "--profile", "tiny", "--data-root",
+                             str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs"),
+                             "--only", "generate", "silver_payments"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert "[2/2] silver_payments ... ok" in out
+    assert not group_alive(proc.pid)       # (an exited process not yet reaped does not count)
