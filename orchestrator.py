@@ -152,7 +152,7 @@ def plan_run_partitions(run: Run, ctx: JobContext, steps: list[str], submit: boo
     Raises PublishedBronzeChanged."""
     plans = plan_partitions(ctx, steps, not submit) if set(steps) & set(SILVER) else None
     if plans is None:
-        return True
+        return not submit
     run.run_mode["partitions"] = {t: p.summary() for t, p in plans.items()}
     for p in plans.values():
         log.info("plan: %s", p.describe())

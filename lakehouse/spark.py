@@ -23,6 +23,13 @@ log = logging.getLogger(__name__)
 # The repo's conf/ (quiet log4j2 settings), used unless the environment names its own.
 LOCAL_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
+
+def spark_home() -> Path:
+    """The installed pyspark package: its bin/ (spark-submit, spark-class) and its jars (which
+    hold the standalone Master, Worker and History Server)."""
+    import pyspark
+    return Path(pyspark.__file__).resolve().parent
+
 # Delta Lake's Spark build must match the Spark it runs on: delta-spark 4.4.0 (pinned in
 # requirements.txt) publishes a build for Spark 4.0 (`delta-spark_4.0_2.13`).
 DELTA_VERSION = "4.4.0"

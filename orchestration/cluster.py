@@ -22,7 +22,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,8 +30,8 @@ from pathlib import Path
 from lakehouse.cli import run_main
 from lakehouse.config import ClusterConfig, Config, load_config
 from lakehouse.errors import EXIT_OK, PipelineError
+from lakehouse.spark import LOCAL_CONF_DIR, event_log_settings, spark_home
 
-REPO_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
 
@@ -60,12 +59,6 @@ MASTER = Daemon("master", "org.apache.spark.deploy.master.Master", "SPARK_MASTER
 WORKER = Daemon("worker", "org.apache.spark.deploy.worker.Worker", "SPARK_WORKER_OPTS")
 HISTORY = Daemon("history", "org.apache.spark.deploy.history.HistoryServer", "SPARK_HISTORY_OPTS")
 DAEMONS = (HISTORY, WORKER, MASTER)         # the order `down` stops them in
-
-
-def spark_home() -> Path:
-    """The installed pyspark package: its jars hold the Master, Worker and History Server."""
-    import pyspark
-    return Path(pyspark.__file__).resolve().parent
 
 
 def require_java() -> str:
@@ -124,8 +117,8 @@ def start(daemon: Daemon, args: list[str], state: Path, host: str, java_options:
     state.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SPARK_LOCAL_IP": host, "SPARK_HOME": str(spark_home()),
            "PYSPARK_PYTHON": sys.executable, daemon.options_env: java_options}
-    if REPO_CONF_DIR.is_dir():
-        env.setdefault("SPARK_CONF_DIR", str(REPO_CONF_DIR))
+    if LOCAL_CONF_DIR.is_dir():
+        env.setdefault("SPARK_CONF_DIR", str(LOCAL_CONF_DIR))
     command = [str(spark_home() / "bin" / "spark-class"), daemon.main_class, *args]
     with open(daemon.log_file(state), "w", encoding="utf-8") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -138,7 +131,7 @@ def http_json(url: str) -> dict | list | None:
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
             return json.loads(response.read().decode("utf-8"))
-    except (OSError, ValueError, urllib.error.URLError):
+    except (OSError, ValueError):         # (URLError is an OSError)
         return None
 
 
@@ -204,7 +197,6 @@ def up(cfg: ClusterConfig) -> list[str]:
 
 def history(config: Config) -> list[str]:
     """Start the History Server on the event log directory (unless it runs already)."""
-    from lakehouse.spark import event_log_settings
     cfg = config.cluster
     state = state_dir(cfg)
     require_java()

@@ -2,7 +2,6 @@
 Spark), as a production scheduler would, and read its result back."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -30,12 +29,9 @@ def build_code_zip(root: Path, packages: Sequence[str], target: Path) -> Path:
 
 def spark_submit_executable() -> str:
     """The spark-submit of the installed pyspark (not whatever is first on PATH, if anything)."""
-    spec = importlib.util.find_spec("pyspark")
-    if spec is not None and spec.origin:
-        bundled = Path(spec.origin).parent / "bin" / "spark-submit"
-        if bundled.is_file():
-            return str(bundled)
-    return "spark-submit"
+    from lakehouse.spark import spark_home
+    bundled = spark_home() / "bin" / "spark-submit"
+    return str(bundled) if bundled.is_file() else "spark-submit"
 
 
 def submit_command(spec: StepSpec, cfg: Config, data_root: str, run_id: str,
