@@ -233,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run.finish(EXIT_OK)
         code = execute(run, rest, steps, policy, o.max_parallel_steps, ordered=ordered,
                        progress=(len(selected) - len(rest), len(selected)))
+        if o.report:
+            starter = starter or in_process_context(cfg, paths, data_run_id, mode, log_dir / run_id)[1]
+            write_run_report(run, ctx, starter)
         print_summary(run)
         return code
     finally:
@@ -244,6 +247,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if handler is not None:     # this run's log file only gets this run's lines
             logging.getLogger().removeHandler(handler)
             handler.close()
+
+
+def write_run_report(run: Run, ctx: JobContext, starter: SessionStarter) -> None:
+    """Write the run's HTML report (reporting/) and record it in the manifest. A report that
+    cannot be written is logged and said on the console; it never changes the run's outcome."""
+    from reporting import write_report
+    started = time.perf_counter()
+    try:
+        run.report = write_report(starter.get(), ctx.cfg, ctx.paths, json.loads(
+            run.manifest_path.read_text(encoding="utf-8")), run.manifest_path)
+        log.info("report: %s (%.1fs)", run.report, time.perf_counter() - started)
+    except Exception as exc:  # the data is published (or not) already; the report is extra
+        log.exception("report: not written")
+        print(f"report: not written ({type(exc).__name__}: {exc}); see {run.log_file}", file=sys.stderr)
+        return
+    run.save()
 
 
 def usable_dir(path: Path, what: str) -> None:
@@ -289,6 +308,8 @@ def print_summary(run: Run) -> None:
     if run.dq:
         print(f"data quality: {run.dq['checks']} checks, {run.dq['failed_error']} failed, "
               f"{run.dq['failed_warn']} warnings; report: {run.dq['report']}")
+    if run.report:
+        print(f"report: {run.report}")
     print(f"log: {run.log_file}\nmanifest: {run.manifest_path}")
 
 

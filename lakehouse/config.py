@@ -110,6 +110,7 @@ class Paths:
     lineage: str
     staging: str
     publish: str
+    reports: str
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,8 @@ class OrchestratorConfig:
     backoff_max_seconds: float = field(metadata=NONNEG)
     max_parallel_steps: int = field(metadata=POSITIVE)
     log_dir: str
+    progress_seconds: float = field(metadata=NONNEG)
+    report: bool
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,10 @@ class DataPaths:
     def dq_reports(self) -> str:
         return join(self.root, self.layout.dq, "reports")
 
+    def run_report(self, name: str) -> str:
+        """A run's HTML report (`<run_id>.html`, or `latest.html`)."""
+        return join(self.root, self.layout.reports, name)
+
     def relative(self, path: str) -> str:
         """`path` relative to the data root (`silver/orders`): how the publish record names it."""
         prefix = self.root.rstrip("/") + "/"

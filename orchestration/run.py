@@ -16,6 +16,7 @@ from lakehouse.errors import EXIT_OK
 from lakehouse.localfs import write_json_atomic
 from lakehouse.steps import StepResult
 from orchestration.plan import PLAN, STEP_NAMES
+from orchestration.progress import Progress
 from orchestration.runner import RetryPolicy, Step, StepFailed, StepRecord, run_step
 
 log = logging.getLogger("orchestrator")
@@ -39,6 +40,7 @@ class Run:
                 self.records[name].status = "reused" if name in done_before else "not_planned"
         self.status, self.exit_code = "running", None
         self.run_mode: dict = {}          # the mode asked for, and each table's partitions read
+        self.report: str | None = None    # the HTML run report, once written
         self.resumed_from = previous["run_id"] if previous else None
         # the id its staged tables, gate and publish are recorded under: a resumed run continues
         # the original run's
@@ -58,7 +60,7 @@ class Run:
             "run_mode": self.run_mode,
             "config": {"path": self.cfg.source, "profile": self.cfg.profile,
                        "digest": self.cfg.digest(), "settings": self.cfg.as_dict()},
-            "dq": self.dq, "steps": [asdict(r) for r in self.records.values()],
+            "dq": self.dq, "report": self.report, "steps": [asdict(r) for r in self.records.values()],
         })
 
     def finish(self, exit_code: int) -> int:
@@ -80,7 +82,8 @@ def execute(run: Run, selected: list[str], step_fns: dict[str, Callable[[], Step
     pending, running, done = list(selected), {}, set()
     failure: StepFailed | None = None
     finished, total = progress or (0, len(selected))   # (steps done before, steps in the run)
-    with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="step") as pool:
+    with (ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="step") as pool,
+          Progress(run.records, run.cfg.orchestrator.progress_seconds) as console):
         while pending or running:
             ready = [n for n in pending if all(d in done for d in depends[n])] if failure is None else []
             for name in ready[: max_parallel - len(running)]:
@@ -102,16 +105,15 @@ def execute(run: Run, selected: list[str], step_fns: dict[str, Callable[[], Step
                 except StepFailed as failed:
                     record = run.records[name]
                     record.status, record.error = "failed", str(failed)
-                    print(f"{prefix} FAILED after {record.attempts} attempt(s) ({record.duration_s:.1f}s)",
-                          flush=True)
-                    print(f"    {failed}\n    log: {run.log_file}", file=sys.stderr)
+                    console.print(f"{prefix} FAILED after {record.attempts} attempt(s) ({record.duration_s:.1f}s)")
+                    console.print(f"    {failed}\n    log: {run.log_file}", file=sys.stderr)
                     failure = failure or failed
                     continue
                 done.add(name)
                 record = run.records[name]
                 retried = f", {record.attempts} attempts" if record.attempts > 1 else ""
-                print(f"{prefix} ok ({record.duration_s:.1f}s{retried}, "
-                      f"elapsed {time.time() - run.started:.1f}s)", flush=True)
+                console.print(f"{prefix} ok ({record.duration_s:.1f}s{retried}, "
+                              f"elapsed {time.time() - run.started:.1f}s)")
     for name in pending:
         run.records[name].status = "skipped"
     code = failure.exit_code if failure else EXIT_OK

@@ -1,0 +1,43 @@
+"""The HTML run report: `<data root>/reports/<run_id>.html` and `reports/latest.html`, written at
+the end of every run that got past planning (also a failed one) and on demand:
+
+    python -m reporting [--run-id ID] [--log-dir logs] [--profile P] [--data-root data]
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from lakehouse.config import Config
+from lakehouse.paths import DataPaths, is_local, local_path
+from lakehouse.tables import TableStore
+
+LATEST = "latest.html"
+
+
+def write_report(spark, cfg: Config, paths: DataPaths, manifest: dict, manifest_path: Path,
+                 latest: bool = True) -> str:
+    """Gather, render and write the report of the run `manifest` describes; returns its path."""
+    from reporting.data import gather
+    from reporting.page import render
+    report = paths.run_report(f"{manifest['run_id']}.html")
+    links = {"run manifest": manifest_path, "pipeline log": Path(manifest["log_file"])}
+    dq_report = (manifest.get("dq") or {}).get("report")
+    if dq_report:
+        links["data-quality report (Markdown)"] = dq_report
+    html = render(gather(spark, paths, manifest), {k: _link(report, v) for k, v in links.items()},
+                  dataclasses.asdict(cfg.enums))
+    fs = TableStore(spark, paths).fs
+    fs.write_text(report, html)
+    if latest:
+        fs.write_text(paths.run_report(LATEST), html)
+    return report
+
+
+def _link(report: str, target: Path | str) -> str:
+    """`target` relative to the report's folder when both are local files, else as it is."""
+    target = str(target)
+    if is_local(report) and is_local(target):
+        return os.path.relpath(local_path(target), os.path.dirname(local_path(report)))
+    return target
