@@ -50,7 +50,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                        "3 data-quality gate failed, 4 already running, "
                                        "5 published Bronze vanished or changed.")
     p.add_argument("--config", default=None, help="path to config.yaml (default: the repo's)")
-    p.add_argument("--profile", default="default", help="tiny, small, default or large")
+    p.add_argument("--profile", default="default", help="tiny, small, default, medium or large")
     p.add_argument("--data-root", default="data", help="root directory or URI of all data")
     p.add_argument("--log-dir", default=None, help="logs and run manifests (default: orchestrator.log_dir)")
     p.add_argument("--only", nargs="+", metavar="STEP", choices=STEP_NAMES, help="run just these steps")
@@ -59,6 +59,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--resume", metavar="RUN_ID", help="re-run a failed run from its failed step")
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     p.add_argument("--submit", action="store_true", help="run each Spark job with spark-submit")
+    p.add_argument("--no-report", action="store_true",
+                   help="skip the HTML run report (always: orchestrator.report: false)")
     p.add_argument("--master", metavar="URL", help="Spark master, e.g. spark://127.0.0.1:7077 "
                                                    "(default: spark.master in config)")
     add_mode_arguments(p)
@@ -233,8 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run.finish(EXIT_OK)
         code = execute(run, rest, steps, policy, o.max_parallel_steps, ordered=ordered,
                        progress=(len(selected) - len(rest), len(selected)))
-        if o.report:
-            starter = starter or in_process_context(cfg, paths, data_run_id, mode, log_dir / run_id)[1]
+        if o.report and not args.no_report:
+            starter = starter or report_session(cfg, run_id)
             write_run_report(run, ctx, starter)
         print_summary(run)
         return code
@@ -247,6 +249,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if handler is not None:     # this run's log file only gets this run's lines
             logging.getLogger().removeHandler(handler)
             handler.close()
+
+
+def report_session(cfg: Config, run_id: str) -> SessionStarter:
+    """For a --submit run's report: a session of its own in this process, on local[2] and
+    without an event log (it reads a few small tables; the cluster's application list and the
+    History Server keep to the run's steps)."""
+    from lakehouse.spark import SessionStarter
+    return SessionStarter(dataclasses.replace(cfg.spark, master="local[2]", event_log_dir=""),
+                          f"{cfg.spark.app_name} report {run_id}")
 
 
 def write_run_report(run: Run, ctx: JobContext, starter: SessionStarter) -> None:

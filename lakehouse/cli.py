@@ -29,7 +29,7 @@ def new_run_id() -> str:
 def base_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", default=None, help="path to config.yaml (default: the repo's)")
-    parser.add_argument("--profile", default="default", help="config profile: tiny, small, default, large")
+    parser.add_argument("--profile", default="default", help="config profile: tiny, small, default, medium, large")
     parser.add_argument("--data-root", default="data", help="root directory or URI of all data (default: data)")
     parser.add_argument("--run-id", default=None, help="the pipeline run this step belongs to "
                                                        "(default: a new id)")

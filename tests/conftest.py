@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import shutil
 from pathlib import Path
 
@@ -79,3 +81,12 @@ def context_for(spark: SparkSession, root: Path, cfg: Config, run_id: str = "tes
 def read_table(spark: SparkSession, path):
     """A published table as any Delta reader sees it (its latest version)."""
     return spark.read.format("delta").load(str(path))
+
+
+def report_of(root: Path) -> tuple[dict, str, dict]:
+    """The newest run's manifest, its report's HTML and the data the report embeds."""
+    manifest = json.loads(sorted((root / "logs").glob("run_*.json"))[-1].read_text())
+    html = Path(manifest["report"]).read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>',
+                                html, re.S)[1].replace("<\\/", "</"))
+    return manifest, html, data

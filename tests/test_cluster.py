@@ -129,6 +129,9 @@ def test_the_tiny_pipeline_on_the_cluster_in_submit_mode_equals_a_local_run(spar
         manifest = json.loads(next((tmp_path / "logs").glob("run_*.json")).read_text())
         assert (manifest["mode"], manifest["config"]["settings"]["spark"]["master"]) == (
             "submit", cfg.master_url)
+        # the run report of a --submit run (its own local session, no cluster application)
+        assert manifest["report"] == str(tmp_path / "data" / "reports" / f"{manifest['run_id']}.html")
+        assert f"\nreport: {manifest['report']}\n" in run.stdout
         step = {s["name"]: s for s in manifest["steps"]}["silver_payments"]
         bronze = json.loads((tmp_path / "data" / "bronze" / "_manifest.json").read_text())["tables"]["payments"]
         assert (step["rows_read"], step["details"]["rejects"]) == (bronze["lines"], bronze["expected_rejects"])

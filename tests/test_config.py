@@ -74,7 +74,7 @@ def test_a_profile_cannot_add_keys(tmp_path):
 
 def test_unknown_profile_lists_the_known_ones():
     with pytest.raises(ConfigError, match=r"--profile huge: unknown profile \(expected one of: "
-                                          r"default, large, small, tiny\)"):
+                                          r"default, large, medium, small, tiny\)"):
         load_config(profile="huge")
 
 

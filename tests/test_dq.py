@@ -11,7 +11,7 @@ import orchestrator
 from data_quality.engine import WARN, Check, TableData, evaluate
 from data_quality.suite import SUITE
 
-from conftest import files_of, read_table
+from conftest import files_of, read_table, report_of
 
 DAY1, DAY2, DAY3 = dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 3)
 SCHEMA = "id string, status string, amount int, d date"
@@ -137,6 +137,17 @@ def test_a_failed_gate_publishes_nothing_and_is_recorded(spark, tiny_cfg, copy_r
     assert report.count("\n| ") == n_checks + 1                     # header + one row per check
     assert "Gate: **FAILED: nothing published**" in report
     assert "| orders | reject_rate | reject_rate | error | **FAIL** |" in report
+    # the run report says what failed and that nothing was published
+    _, html, shown = report_of(root)
+    assert "The data-quality gate failed. Nothing was published by this run." in html
+    assert (data / "reports" / "latest.html").read_text(encoding="utf-8") == html
+    assert shown["published"]["by_this_run"] is False and shown["published"]["run_id"] != manifest["run_id"]
+    first = shown["dq"]["checks"][0]
+    assert (first["table"], first["check"], first["passed"], first["observed"]) == (
+        "orders", "reject_rate", False, "0.5980 (244/408)")
+    # the quarantine shown is the one the gate checked (with the 200 lines), not the published one
+    assert shown["dq"]["quarantine"]["orders"]["source"] == "staged by this run, not published"
+    assert shown["dq"]["quarantine"]["orders"]["reasons"]["malformed_json"] == 7 + 200
 
 
 def test_check_script_gates_and_publishes_one_table(spark, tiny_cfg, copy_run, capsys):

@@ -67,7 +67,7 @@ def add_day(tiny_cfg, root: Path, day: str) -> None:
 
 def pipeline(root: Path, *flags: str) -> int:
     return orchestrator.main(["--profile", "tiny", "--data-root", str(root / "data"),
-                              "--log-dir", str(root / "logs"), "--skip-generate", *flags])
+                              "--log-dir", str(root / "logs"), "--skip-generate", "--no-report", *flags])
 
 
 def state(root: Path) -> dict:

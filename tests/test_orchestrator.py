@@ -34,7 +34,7 @@ def statuses(manifest: dict) -> dict[str, str]:
 
 def run(root: Path, *args: str) -> int:
     return orchestrator.main(["--profile", "tiny", "--data-root", str(root / "data"),
-                              "--log-dir", str(root / "logs"), *args])
+                              "--log-dir", str(root / "logs"), "--no-report", *args])
 
 
 def test_a_full_run_succeeds_with_log_manifest_and_gold(tiny_run):
@@ -167,13 +167,17 @@ def test_retry_policy_backoff_is_exponential_jittered_and_capped():
 def test_only_one_silver_table_and_the_gate_after_a_full_run(copy_run, capsys):
     """The README's `--only silver_orders dq_checks`: the gate checks what this run staged."""
     root = copy_run()
+    reports = sorted(p.name for p in (root / "data" / "reports").iterdir())
     assert run(root, "--only", "silver_orders", "dq_checks", "--full-refresh") == 0
     manifest = latest_manifest(root / "logs")
+    # --no-report: no report written, none named
+    assert sorted(p.name for p in (root / "data" / "reports").iterdir()) == reports and manifest["report"] is None
     dq_step = {s["name"]: s for s in manifest["steps"]}["dq_checks"]
     assert dq_step["details"]["checked"] == ["orders"]
     assert manifest["dq"]["checks"] == 21                       # the orders checks only
     out = capsys.readouterr().out
     assert f"data quality: 21 checks, 0 failed, 0 warnings; report: {root / 'data' / 'dq' / 'reports'}" in out
+    assert "\nreport: " not in out
     # 208 order lines: 120 valid, 44 superseded versions or re-sends, 44 real rejects
     assert re.search(r"\nsilver_orders +succeeded +1 +[0-9.]+ +208 +120 +44 +44\n", out), out
 

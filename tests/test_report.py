@@ -22,18 +22,9 @@ from reporting import LATEST
 from reporting.__main__ import main as report_main
 from reporting.summary import conservation_figures, fmt, headline, reject_rate, split_rejects
 
-from conftest import REPO, read_table
+from conftest import REPO, read_table, report_of
 
 URL = re.compile(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
-
-
-def report_of(root: Path) -> tuple[dict, str, dict]:
-    """The newest run's manifest, its report's HTML and the data the report embeds."""
-    manifest = json.loads(sorted((root / "logs").glob("run_*.json"))[-1].read_text())
-    html = Path(manifest["report"]).read_text(encoding="utf-8")
-    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>',
-                                html, re.S)[1].replace("<\\/", "</"))
-    return manifest, html, data
 
 
 def test_every_run_writes_a_self_contained_report_with_each_section(tiny_run):
@@ -103,30 +94,6 @@ def test_the_report_links_the_log_and_manifest_and_times_every_step(tiny_run):
     steps = data["steps"]
     assert [s[0] for s in steps] == [s["name"] for s in manifest["steps"]]
     assert all(status == "succeeded" and start >= 0 and duration > 0 for _, start, duration, status in steps)
-
-
-def test_a_failed_gate_gets_a_report_saying_what_failed_and_that_nothing_was_published(copy_run):
-    import orchestrator
-    root = copy_run()
-    data = root / "data"
-    before = (data / "reports" / LATEST).read_text(encoding="utf-8")
-    part = data / "bronze" / "orders" / "ingest_date=2026-01-02" / "part-00000.jsonl"
-    part.write_bytes(part.read_bytes() + b"<garbage>\n" * 200)
-
-    assert orchestrator.main(["--profile", "tiny", "--data-root", str(data), "--log-dir", str(root / "logs"),
-                              "--skip-generate", "--full-refresh"]) == 3
-    manifest, html, report = report_of(root)
-    assert manifest["status"] == "failed" and (data / "reports" / LATEST).read_text(encoding="utf-8") != before
-    assert "The data-quality gate failed. Nothing was published by this run." in html
-    assert report["published"]["by_this_run"] is False
-    first = report["dq"]["checks"][0]
-    assert (first["table"], first["check"], first["passed"], first["observed"]) == (
-        "orders", "reject_rate", False, "0.5980 (244/408)")
-    # the quarantine shown is the one the gate checked (with the 200 lines), not the published one
-    assert report["dq"]["quarantine"]["orders"]["source"] == "staged by this run, not published"
-    assert report["dq"]["quarantine"]["orders"]["reasons"]["malformed_json"] == 7 + 200
-    # the business figures are the published ones, from the run before
-    assert report["published"]["run_id"] != manifest["run_id"]
 
 
 def test_the_report_module_rewrites_a_report_and_refuses_an_unknown_run(copy_run, capsys):
