@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from data_quality.engine import Check, CheckResult, TableData, evaluate
+from lakehouse.conform import literal_rows
 from lakehouse.contract import ORDERS, TABLES
 from lakehouse.paths import join
 from lakehouse.publish import open_table, published_versions
@@ -81,7 +82,7 @@ def record_results(ctx: JobContext, results: Sequence[CheckResult]) -> str:
     spark, paths, run_id = ctx.spark, ctx.paths, ctx.run_id
     rows = [(run_id, checked_at, r.table, r.check, r.kind, r.severity, r.passed, r.observed,
              r.expected) for r in results]
-    spark.createDataFrame(rows, RESULTS_SCHEMA).coalesce(1).write.mode("append").parquet(paths.dq_results)
+    literal_rows(spark, rows, RESULTS_SCHEMA).coalesce(1).write.mode("append").parquet(paths.dq_results)
     report = join(paths.dq_reports, f"{run_id}.md")
     TableStore(spark, paths).fs.write_text(report, render_report(run_id, checked_at, results))
     return report

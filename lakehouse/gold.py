@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse.conform import literal_rows
 from lakehouse.contract import TABLES
 from lakehouse.publish import is_published, open_table, published_versions, read_input
 from lakehouse.steps import JobContext, StepResult
@@ -67,7 +68,7 @@ def silver_changes(ctx: JobContext, gold_table: str,
         return None
     return {t: ctx.spark.read.schema(f"{TABLES[t].silver_schema}, _change string")
             .parquet(ctx.paths.changes(t, ctx.run_id)) if infos[t] else
-            ctx.spark.createDataFrame([], f"{TABLES[t].silver_schema}, _change string")
+            literal_rows(ctx.spark, [], f"{TABLES[t].silver_schema}, _change string")
             for t in sources}
 
 

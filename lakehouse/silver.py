@@ -31,6 +31,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.bronze import BronzeListing, read_lines
+from lakehouse.conform import literal_rows
 from lakehouse.contract import DUPLICATE, QUARANTINE_SCHEMA, TABLES, column_names, lineage_schema
 from lakehouse.incremental import FULL, NOTHING, IngestPlan, plan_run
 from lakehouse.publish import open_table, published_versions, recover
@@ -57,7 +58,7 @@ def _outputs(ctx: JobContext, table: str) -> tuple[str, str, str]:
 def read_bronze(ctx: JobContext, listing: BronzeListing) -> DataFrame:
     """The listed partitions' lines as (raw_record, source_file, ingest_date)."""
     if not listing.files:
-        return ctx.spark.createDataFrame([], "raw_record string, source_file string, ingest_date date")
+        return literal_rows(ctx.spark, [], "raw_record string, source_file string, ingest_date date")
     return read_lines(ctx.spark, listing)
 
 

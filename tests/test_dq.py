@@ -195,3 +195,16 @@ def test_the_calendar_comes_from_the_bronze_partitions_not_the_generator_setting
     results = {r.check: r for r in evaluate(data, checks(tiny_cfg))}
     assert results["dates_complete"].observed == "all 2 dates present"
     assert results["daily_volume"].passed and results["row_conservation"].passed
+
+
+def test_result_rows_are_built_in_the_jvm_with_their_types(spark):
+    from chispa import assert_df_equality
+    from data_quality.runner import RESULTS_SCHEMA
+    from lakehouse.conform import literal_rows
+    at = dt.datetime(2026, 11, 28, 21, 0, 5, 123456)
+    rows = [("r1", at, "orders", "c", "unique", "error", True, "0 | 1", "it's"),
+            ("r1", at, "orders", "d", "predicate", "warn", False, None, "")]
+    expected = spark.createDataFrame(rows, RESULTS_SCHEMA)
+    assert_df_equality(literal_rows(spark, rows, RESULTS_SCHEMA), expected, ignore_nullable=True)
+    empty = literal_rows(spark, [], "a string, b date")
+    assert (empty.count(), empty.schema.simpleString()) == (0, "struct<a:string,b:date>")
