@@ -167,7 +167,7 @@ def scaling(profiles: list[str], config: Path | None, data_root: Path, submit: b
     """One full run per profile (generation included), then the default profile's next day."""
     header = ["| run | Bronze lines read | wall s | lines/s end to end | Silver events lines/s | generate s | "
               + " | ".join(f"{label} s" for _, label in SCALING_STEPS) + " | peak MiB |",
-              "|---|" + "---:|" * (7 + len(SCALING_STEPS))]
+              "|---|" + "---:|" * (6 + len(SCALING_STEPS))]
     rows, code = [], 0
     for profile in profiles:
         wall, peak, manifest, code = run(profile, config, data_root / profile, submit)

@@ -1,7 +1,7 @@
 """The HTML run report: `<data root>/reports/<run_id>.html` and `reports/latest.html`, written at
 the end of every run that got past planning (also a failed one) and on demand:
 
-    python -m reporting [--run-id ID] [--log-dir logs] [--profile P] [--data-root data]
+    python -m reporting [--run-id ID] [--log-dir logs] [--data-root DIR]
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from lakehouse.config import Config
-from lakehouse.paths import DataPaths, is_local, local_path
+from lakehouse.paths import DataPaths, is_local, join, local_path
 from lakehouse.tables import TableStore
 
 LATEST = "latest.html"
@@ -22,13 +22,14 @@ def write_report(spark, cfg: Config, paths: DataPaths, manifest: dict, manifest_
     from reporting.data import gather
     from reporting.page import render
     report = paths.run_report(f"{manifest['run_id']}.html")
+    fs = TableStore(spark, paths).fs
     links = {"run manifest": manifest_path, "pipeline log": Path(manifest["log_file"])}
-    dq_report = (manifest.get("dq") or {}).get("report")
-    if dq_report:
+    # written by the DQ step also when its gate failed (then the manifest does not name it)
+    dq_report = join(paths.dq_reports, f"{manifest.get('data_run_id') or manifest['run_id']}.md")
+    if fs.exists(dq_report):
         links["data-quality report (Markdown)"] = dq_report
     html = render(gather(spark, paths, manifest), {k: _link(report, v) for k, v in links.items()},
                   dataclasses.asdict(cfg.enums))
-    fs = TableStore(spark, paths).fs
     fs.write_text(report, html)
     if latest:
         fs.write_text(paths.run_report(LATEST), html)

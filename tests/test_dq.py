@@ -140,6 +140,7 @@ def test_a_failed_gate_publishes_nothing_and_is_recorded(spark, tiny_cfg, copy_r
     # the run report says what failed and that nothing was published
     _, html, shown = report_of(root)
     assert "The data-quality gate failed. Nothing was published by this run." in html
+    assert f'<a href="../dq/reports/{manifest["run_id"]}.md">data-quality report (Markdown)</a>' in html
     assert (data / "reports" / "latest.html").read_text(encoding="utf-8") == html
     assert shown["published"]["by_this_run"] is False and shown["published"]["run_id"] != manifest["run_id"]
     first = shown["dq"]["checks"][0]
