@@ -57,11 +57,13 @@ def delta_coordinates() -> str:
 def delta_jar_conf(jar_cache: str) -> dict[str, str]:
     """The settings that put Delta's jars on the classpath: the cached jars when they are there,
     else a resolution into the cache (the first run on a machine pays it once)."""
-    cache = Path(os.path.expanduser(jar_cache))
+    cache = Path(os.path.expanduser(jar_cache)) / "jars"
     artifact = delta_coordinates().split(":")[1]
-    jars = sorted((cache / "jars").glob("io.delta_*.jar"))
-    if any(j.name == f"io.delta_{artifact}-{DELTA_VERSION}.jar" for j in jars):
-        return {"spark.jars": ",".join(str(j) for j in jars if DELTA_VERSION in j.name)}
+    # exactly this Spark's build and delta-storage: a cache that also holds another Spark's
+    # build (after an upgrade) must not put both on the classpath
+    jars = [cache / f"io.delta_{name}-{DELTA_VERSION}.jar" for name in (artifact, "delta-storage")]
+    if all(j.is_file() for j in jars):
+        return {"spark.jars": ",".join(str(j) for j in jars)}
     log.info("resolving %s into %s (once per machine)", delta_coordinates(), cache)
     return {"spark.jars.packages": delta_coordinates(), "spark.jars.ivy": str(cache),
             "spark.jars.excludes": ",".join(DELTA_EXCLUDES)}

@@ -154,3 +154,20 @@ def test_the_generator_never_imports_pyspark():
                            "import sys, ingestion.generate_all, ingestion.bronze, lakehouse.steps; "
                            "print('pyspark' in sys.modules)"], cwd=REPO, capture_output=True, text=True)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_only_this_sparks_delta_build_is_taken_from_the_jar_cache(tmp_path, monkeypatch):
+    import pyspark
+    from lakehouse.spark import delta_jar_conf
+    monkeypatch.setattr(pyspark, "__version__", "4.0.1")
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    for name in ("io.delta_delta-spark_4.0_2.13-4.4.0.jar", "io.delta_delta-spark_4.2_2.13-4.4.0.jar",
+                 "io.delta_delta-spark_4.0_2.13-4.3.0.jar"):
+        (jars / name).write_bytes(b"")
+    # delta-storage missing: resolved (into the cache) rather than half loaded
+    assert delta_jar_conf(str(tmp_path))["spark.jars.packages"] == "io.delta:delta-spark_4.0_2.13:4.4.0"
+    (jars / "io.delta_delta-storage-4.4.0.jar").write_bytes(b"")
+    # after an upgrade the cache holds another Spark's build too: never both on the classpath
+    assert delta_jar_conf(str(tmp_path)) == {"spark.jars": (
+        f"{jars / 'io.delta_delta-spark_4.0_2.13-4.4.0.jar'},{jars / 'io.delta_delta-storage-4.4.0.jar'}")}
