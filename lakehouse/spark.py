@@ -30,8 +30,8 @@ def spark_home() -> Path:
     import pyspark
     return Path(pyspark.__file__).resolve().parent
 
-# Delta Lake's Spark build must match the Spark it runs on: delta-spark 4.4.0 (pinned in
-# requirements.txt) publishes a build for Spark 4.0 (`delta-spark_4.0_2.13`).
+# Delta Lake's Spark build must match the Spark it runs on: Delta 4.4.0 publishes builds for
+# Spark 4.0 and 4.2 (`delta-spark_4.2_2.13`, for pyspark 4.2.0 in requirements.txt).
 DELTA_VERSION = "4.4.0"
 # Only delta-spark and delta-storage are needed for path-based tables; Delta's kernel and
 # Unity Catalog client modules (and the Hadoop, Parquet and Jackson copies they bring) would
