@@ -98,10 +98,11 @@ def bronze_lines_read(manifest: dict) -> int:
     return sum(s["rows_read"] for s in manifest["steps"] if s["name"].startswith("silver_"))
 
 
-def incremental_runs(profile: str, config: Path | None, data_root: Path,
-                     submit: bool) -> tuple[list[tuple[str, float, int, dict]], int, int]:
-    """Publish the profile's days, add the next: time that run and a full refresh of them all.
-    Returns [(label, wall, peak, manifest)] of the two runs, the day added, and an exit code."""
+def incremental_runs(profile: str, config: Path | None, data_root: Path, submit: bool,
+                     compare: bool = True) -> tuple[list[tuple[str, float, int, dict]], int, int]:
+    """Publish the profile's days, add the next: time that run and (`compare`) a full refresh
+    of them all. Returns [(label, wall, peak, manifest)] of the runs, the day added, and an
+    exit code."""
     sys.path.insert(0, str(ROOT))
     from lakehouse.config import load_config
     g = load_config(str(config) if config else None, profile).generator
@@ -115,10 +116,12 @@ def incremental_runs(profile: str, config: Path | None, data_root: Path,
     if code:
         return [], g.days + 1, code
     subprocess.run([*generate, "--through", str(last)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    shutil.copytree(daily / "data" / "bronze", full / "data" / "bronze")     # keeps mtimes
+    runs = [(f"incremental (day {g.days + 1})", daily, ())]
+    if compare:
+        shutil.copytree(daily / "data" / "bronze", full / "data" / "bronze")     # keeps mtimes
+        runs.append((f"full refresh ({g.days + 1} days)", full, ("--full-refresh",)))
     results = []
-    for label, root, flags in ((f"incremental (day {g.days + 1})", daily, ()),
-                               (f"full refresh ({g.days + 1} days)", full, ("--full-refresh",))):
+    for label, root, flags in runs:
         wall, peak, manifest, code = run(profile, config, root, submit, "--skip-generate", *flags)
         if manifest is None or code:
             return results, g.days + 1, code or 1
@@ -178,7 +181,8 @@ def scaling(profiles: list[str], config: Path | None, data_root: Path, submit: b
         rows.append(scaling_row(f"`{profile}`", wall, peak, manifest))
         print(rows[-1], flush=True)
     if not code:
-        results, day, code = incremental_runs("default", config, data_root / "daily_default", submit)
+        results, day, code = incremental_runs("default", config, data_root / "daily_default", submit,
+                                              compare=False)
         if results:
             rows.append(scaling_row(f"`default`, day {day} incremental", *results[0][1:]))
     text = "\n".join([f"### Scaling, {'spark-submit per step' if submit else 'in-process'} — "

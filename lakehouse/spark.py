@@ -30,6 +30,7 @@ def spark_home() -> Path:
     import pyspark
     return Path(pyspark.__file__).resolve().parent
 
+
 # Delta Lake's Spark build must match the Spark it runs on: Delta 4.4.0 publishes builds for
 # Spark 4.0 and 4.2 (`delta-spark_4.2_2.13`, for pyspark 4.2.0 in requirements.txt).
 DELTA_VERSION = "4.4.0"

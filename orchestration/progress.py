@@ -30,13 +30,16 @@ def spark_stages() -> str:
     return ", ".join(parts)
 
 
-def describe(records: dict[str, StepRecord], now: dt.datetime, stages: str = "") -> str:
-    """`silver_orders 12s, silver_payments 3s (Spark: stage 7 3/8 tasks)`"""
+def describe(records: dict[str, StepRecord], now: dt.datetime, stages: str = "",
+             min_seconds: float = 0.0) -> str:
+    """`silver_orders 12s, silver_payments 3s (Spark: stage 7 3/8 tasks)`: the steps running
+    for at least `min_seconds`, or "" when there are none."""
     running = []
     for r in records.values():
         if r.status == "running" and r.started_at:
             elapsed = (now - dt.datetime.fromisoformat(r.started_at)).total_seconds()
-            running.append(f"{r.name} {elapsed:.0f}s")
+            if elapsed >= min_seconds:
+                running.append(f"{r.name} {elapsed:.0f}s")
     if not running:
         return ""
     return ", ".join(running) + (f" (Spark: {stages})" if stages else "")
@@ -96,9 +99,6 @@ class Progress:
                 self.out.flush()
 
     def _line(self) -> str:
-        now = dt.datetime.now(dt.timezone.utc)
-        if not self.live:       # only steps that have run longer than one interval
-            long_running = {n: r for n, r in self.records.items() if r.status == "running" and r.started_at
-                            and (now - dt.datetime.fromisoformat(r.started_at)).total_seconds() >= self.interval}
-            return describe(long_running, now, self.stages() if long_running else "")
-        return describe(self.records, now, self.stages())
+        # a log names only the steps that have run longer than one interval
+        return describe(self.records, dt.datetime.now(dt.timezone.utc), self.stages(),
+                        0.0 if self.live else self.interval)

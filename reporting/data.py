@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame
 from data_quality.runner import RESULTS_SCHEMA
 from lakehouse.contract import TABLES
 from lakehouse.paths import DataPaths
-from lakehouse.publish import open_table, published_versions, read_json
+from lakehouse.publish import COMMITTED, open_table, published_versions, read_json
 from lakehouse.tables import TableStore
 from reporting.summary import conservation_figures, reject_rate
 
@@ -25,11 +25,11 @@ def gather(spark, paths: DataPaths, manifest: dict) -> dict:
     store = TableStore(spark, paths)
     run_id = manifest.get("data_run_id") or manifest["run_id"]
     current = read_json(store, paths.publish_current) or {}
-    published_by_run = (read_json(store, paths.run_record(run_id)) or {}).get("publish", {}).get("state") == "committed"
+    published_by_run = (read_json(store, paths.run_record(run_id)) or {}).get("publish", {}).get("state") == COMMITTED
     # small independent reads: side by side, their latency overlaps on the shared session
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="report") as pool:
         business = pool.submit(_business, store, paths)
-        results = pool.submit(_dq_results, spark, paths)
+        results = pool.submit(_dq_results, store, paths)
         quarantine = pool.submit(_quarantine, store, paths, run_id, published_by_run)
         return {
             "run": manifest,
@@ -62,12 +62,11 @@ def _business(store: TableStore, paths: DataPaths) -> dict | None:
     return {"table": DAILY_TABLE, "columns": {c: [r[c] for r in rows] for c in columns}}
 
 
-def _dq_results(spark, paths: DataPaths) -> list[dict]:
+def _dq_results(store: TableStore, paths: DataPaths) -> list[dict]:
     """Every recorded check result (one row per check and run: small)."""
-    store = TableStore(spark, paths)
     if not store.fs.exists(paths.dq_results):
         return []
-    df = spark.read.schema(RESULTS_SCHEMA).parquet(paths.dq_results)
+    df = store.spark.read.schema(RESULTS_SCHEMA).parquet(paths.dq_results)
     return _rows(df.orderBy("checked_at", "table"))
 
 
