@@ -92,9 +92,12 @@ def stage_silver(ctx: JobContext, table: str, transform: Transform) -> StepResul
     started = time.perf_counter()
     try:
         read = F.col("ingest_date").isin(plan.read_dates)      # the lines read from Bronze
-        counts = classified.groupBy(read.alias("read"), "ingest_date", "reject_reason").count().collect()
+        # one pass counts lines per ingest date and reason, and finds the dates of valid rows
+        counts = classified.groupBy(read.alias("read"), "ingest_date", "reject_reason",
+                                    F.col(TABLES[table].date_column).alias("date")).count().collect()
         classified_at = time.perf_counter()
-        _stage(ctx, store, table, plan, classified, changes, _lines_per_date(counts))
+        _stage(ctx, store, table, plan, classified, changes, _lines_per_date(counts),
+               sorted({r["date"] for r in counts if r["reject_reason"] is None}))
         log.info("silver %s: classified in %.2fs, written in %.2fs", table,
                  classified_at - started, time.perf_counter() - classified_at)
     finally:
@@ -170,8 +173,9 @@ def _pool_classified(ctx: JobContext, store: TableStore, table: str, plan: Inges
 
 
 def _stage(ctx: JobContext, store: TableStore, table: str, plan: IngestPlan, classified: DataFrame,
-           published: dict | None, lines: dict[dt.date, int]) -> None:
-    """Write the staged versions: in full, or as the changed date partitions plus the changes."""
+           published: dict | None, lines: dict[dt.date, int], new_dates: list[dt.date]) -> None:
+    """Write the staged versions: in full, or as the changed date partitions plus the changes
+    (`new_dates`: the dates of the classified valid rows)."""
     spec = TABLES[table]
     date_column, key = spec.date_column, spec.key
     silver_path, lineage_path, quarantine_path = _outputs(ctx, table)
@@ -190,7 +194,6 @@ def _stage(ctx: JobContext, store: TableStore, table: str, plan: IngestPlan, cla
         return
     keys = published["keys"]
     # the published survivors of the re-ranked keys leave their date partitions
-    new_dates = [r[0] for r in survivors.select(date_column).distinct().collect()]
     dates = sorted(set(published["displaced_dates"]) | set(new_dates))
     in_dates = F.col(date_column).isin(dates)
     versions = published["versions"]
