@@ -6,11 +6,13 @@ Protocol (docs/architecture.md has the picture):
 2. The data-quality step records its verdict in the run record `_publish/runs/<run_id>.json`,
    per Silver and quarantine table, against the exact staged version it checked.
 3. `publish_run` refuses a staged Silver or quarantine version without a passing verdict for that
-   version, writes its plan into the run record (`committing`), commits each staged table to its
-   published path (one Delta commit, tagged with the run id), then replaces
-   `_publish/current.json` — the run's commit point — and marks the record `committed`.
-4. A crash anywhere in 3 is rolled forward by `recover`: the plan is in the record, the staged
-   data is still there, and a table that already holds the run's commit is not committed twice.
+   version, writes its plan (each staged table's files) into the run record (`committing`),
+   moves each staged table's files into its published path and adds them in one Delta commit
+   tagged with the run id (no data is rewritten), then replaces `_publish/current.json` — the
+   run's commit point — and marks the record `committed`.
+4. A crash anywhere in 3 is rolled forward by `recover`: the plan is in the record, each planned
+   file is still staged or already moved, and a table that already holds the run's commit is not
+   committed twice.
    A run whose gate failed is never in the plan, so there is never a guess, and never a mix.
 
 Readers open the versions `_publish/current.json` names (`open_table`), so a run's tables appear
@@ -110,7 +112,8 @@ def publish_run(store: TableStore, run_id: str) -> dict[str, int]:
                 f"run {run_id} was overtaken: run {current['run_id']} published after {rel} was "
                 "staged, so publishing it would replace newer data with older; start a new run")
         plan[rel] = {"staged_version": info["version"], "partition_by": info["partition_by"],
-                     "replace": replace, "ingest": info.get("ingest")}
+                     "replace": replace, "ingest": info.get("ingest"), "schema": info["schema"],
+                     "files": store.staged_files(join(store.paths.root, rel), run_id)}
     record["publish"] = {"state": COMMITTING, "started_at": _now(), "tables": plan}
     write_json(store, store.paths.run_record(run_id), record)
     return _commit(store, record)
@@ -132,16 +135,15 @@ def _commit(store: TableStore, record: dict) -> dict[str, int]:
             if replace is not None and not replace.get("append") and not replace["values"]:
                 version = replace["base_version"]         # nothing changed in this table
             else:
-                schema = store.read_version(published, replace["base_version"]).schema if replace else None
-                version = store.write(store.staged_data(published, run_id, schema), published,
-                                      run_id, entry["partition_by"], replace)
+                version = store.commit_staged(published, run_id, entry["files"], entry["schema"],
+                                              entry["partition_by"], replace)
                 log.info("published %s (version %d%s)", rel, version,
                          "" if not replace else ", appended" if replace.get("append") else
                          f", {len(replace['values'])} {replace['column']} value(s) replaced")
         entry["version"] = version
 
-    # Commits to different tables are independent; most of each is driver-side latency (a
-    # Delta overwrite reads the table's snapshot first), so they all go side by side.
+    # Commits to different tables are independent; most of each is driver-side latency (the
+    # table's snapshot is read first), so they all go side by side.
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(tables))), thread_name_prefix="publish") as pool:
         for future in [pool.submit(commit_table, rel, e) for rel, e in sorted(tables.items())]:
             future.result()

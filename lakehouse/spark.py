@@ -43,10 +43,11 @@ DELTA_EXCLUDES = ("io.delta:delta-kernel-api", "io.delta:delta-kernel-defaults",
 DELTA_SESSION = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-    # Delta rebuilds a table's state from its log with this many tasks (default 50). Every
-    # overwrite of an existing table rebuilds it (its domain-metadata check reads the full
-    # state: three small jobs), and our tables' logs are small: an overwrite of a 60-file table
-    # took 9.9-12.2 s with 50 tasks, 1.9-2.5 s with 2, 2.1-2.5 s with 1 (docs/benchmarks.md).
+    # Delta rebuilds a table's state from its log with this many tasks (default 50): the publish
+    # does it for every table it replaces or partly replaces (to list the files it removes), and
+    # readers for every table they open. Our tables' logs are small: rebuilding a 60-file table's
+    # state took 9.9-12.2 s of a Delta overwrite with 50 tasks, 1.9-2.5 s with 2, 2.1-2.5 s with 1
+    # (docs/benchmarks.md).
     "spark.databricks.delta.snapshotPartitions": "2",
 }
 

@@ -5,6 +5,7 @@ records). Tables are Delta tables (lakehouse/tables.py), whose commits are atomi
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 
 from pyspark.sql import SparkSession
@@ -54,6 +55,41 @@ class Storage(_Listing):
             self._fs(dst).mkdirs(parent)
         if not self._fs(src).rename(self._path(src), self._path(dst)):
             raise OSError(f"rename failed: {src} -> {dst}")
+
+    def move(self, src: str, dst: str) -> None:
+        """Move one file (its parent directories created); local files by the OS, without
+        Hadoop's checksum side files and permission calls."""
+        if is_local(src) and is_local(dst):
+            os.makedirs(os.path.dirname(local_path(dst)), exist_ok=True)
+            shutil.move(local_path(src), local_path(dst))      # a rename on one filesystem
+        else:
+            self.rename(src, dst)
+
+    def list_tree(self, uri: str) -> list[tuple[str, int, int]]:
+        """(path relative to `uri`, length in bytes, modification time in ms) of every file
+        under a directory, hidden ones (`.x`, `_x`) left out; [] when it is missing."""
+        if is_local(uri):
+            root = local_path(uri)
+            out = []
+            for folder, dirs, names in os.walk(root):
+                dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+                for name in names:
+                    if not name.startswith((".", "_")):
+                        st = os.stat(os.path.join(folder, name))
+                        rel = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
+                        out.append((rel, st.st_size, st.st_mtime_ns // 1_000_000))
+            return sorted(out)
+        if not self.exists(uri):
+            return []
+        base = str(self._fs(uri).getFileStatus(self._path(uri)).getPath().toUri().getPath()).rstrip("/")
+        out = []
+        files = self._fs(uri).listFiles(self._path(uri), True)
+        while files.hasNext():
+            status = files.next()
+            rel = str(status.getPath().toUri().getPath())[len(base) + 1:]
+            if not any(part.startswith((".", "_")) for part in rel.split("/")):
+                out.append((rel, int(status.getLen()), int(status.getModificationTime())))
+        return sorted(out)
 
     def list_files(self, uri: str) -> list[tuple[str, bool, int, int]]:
         """(name, is_directory, length in bytes, modification time in ms) of each entry of a

@@ -1,9 +1,9 @@
 """Tables: published Delta tables by path, and each run's staged versions.
 
 Every published Silver, quarantine and Gold table is a Delta table. A run writes its new version
-of a table as a staged version under `_staging/<run_id>/`; `lakehouse/publish.py` commits it to
-the published path (one atomic Delta commit per table, tagged with the run id) and records the
-run's versions at one commit point. Readers open the published version through
+of a table as a staged version under `_staging/<run_id>/`; `lakehouse/publish.py` moves its files
+into the published path and adds them in one atomic Delta commit per table, tagged with the run
+id, and records the run's versions at one commit point. Readers open the published version through
 `lakehouse.publish.open_table`.
 """
 from __future__ import annotations
@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import urllib.parse
 import uuid
 from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from lakehouse.errors import BadInputError
 from lakehouse.paths import DataPaths
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 DELTA = "delta"
 STAGED_MARKER = "_STAGED"
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"     # a NULL partition value's directory name
 
 
 def replace_values(replace: dict) -> list[dt.date]:
@@ -82,28 +85,41 @@ class TableStore:
     def read_version(self, path: str, version: int) -> DataFrame:
         return self.spark.read.format(DELTA).option("versionAsOf", version).load(path)
 
-    def write(self, df: DataFrame, path: str, run_id: str, partition_by: Sequence[str] = (),
-              replace: dict | None = None) -> int:
-        """Replace the table's content — or with `replace` ({"column", "values"}) only the rows
-        whose `column` is one of `values`, or ({"append": true}) add rows — in one atomic Delta
-        commit tagged with `run_id`; returns the new version. Earlier versions stay readable
-        (time travel) until VACUUM."""
-        appending = bool(replace and replace.get("append"))
-        writer = (df.write.format(DELTA).mode("append" if appending else "overwrite")
-                  .option("userMetadata", run_id))
-        if replace is None:
-            writer = writer.option("overwriteSchema", "true")
-        elif not appending:   # a partition replace: Delta checks every written row matches it
-            writer = writer.option("replaceWhere", replace_predicate(replace))
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        writer.save(path)
-        return self.latest_version(path)
+    def commit_staged(self, published: str, run_id: str, files: Sequence[dict], schema: str,
+                      partition_by: Sequence[str] = (), replace: dict | None = None) -> int:
+        """Make run `run_id`'s staged `files` ({"path", "size", "mtime"}, relative to the staged
+        version's directory) the table's content — or with `replace` ({"column", "values"}) only
+        the rows whose `column` is one of `values`, or ({"append": true}) add them — in one atomic
+        Delta commit tagged with `run_id`; returns the new version.
+
+        The files are not rewritten: each is moved into the table's directory under the same
+        relative path (a rename; done again after a crash only for those still staged), then one
+        commit adds them and removes the files they replace. Earlier versions stay readable (time
+        travel) until VACUUM."""
+        staged = self.paths.staged(published, run_id)
+        adds = [{"path": _uri_path(f["path"]), "partitionValues": _partition_values(f["path"], partition_by),
+                 "size": f["size"], "modificationTime": f["mtime"], "dataChange": True} for f in files]
+        if replace and not replace.get("append"):
+            outside = [a["path"] for a in adds
+                       if a["partitionValues"][replace["column"]] not in replace["values"]]
+            if outside:
+                raise BadInputError(f"{staged}: {outside[0]} lies outside the {replace['column']} "
+                                    "values the staged version replaces")
+        for f in files:
+            source, target = f"{staged}/{f['path']}", f"{published.rstrip('/')}/{f['path']}"
+            if self.fs.exists(source):
+                self.fs.move(source, target)
+            elif not self.fs.exists(target):
+                raise BadInputError(f"{source}: a staged file of run {run_id} is gone; nothing "
+                                    "more can be published for this run")
+        _delta_commit(self.spark, published, run_id, adds, schema, partition_by, replace)
+        return self.latest_version(published)
 
     # --- staged versions ------------------------------------------------------------------
-    # A staged version is private to its run until the publish, so it is plain Parquet (a Delta
-    # commit costs seconds): complete once its marker, written after the data, names it. The
-    # marker's token is the staged version the data-quality gate is recorded against.
+    # A staged version is private to its run until the publish: plain Parquet, laid out as the
+    # table's own files (Hive-style partition directories), complete once its marker, written
+    # after the data, names it. The marker's token is the staged version the data-quality gate
+    # is recorded against; the publish moves the files as they are (`commit_staged`).
 
     def _marker(self, published: str, run_id: str) -> str:
         return f"{self.paths.staged(published, run_id)}/{STAGED_MARKER}"
@@ -126,12 +142,13 @@ class TableStore:
         staged_at = dt.datetime.now(dt.timezone.utc).isoformat()
         self.fs.write_text(self._marker(published, run_id), json.dumps(
             {"version": token, "partition_by": list(partition_by), "staged_at": staged_at,
-             "replace": replace, **extra}, default=str))
+             "replace": replace, "schema": _file_order(df.schema, partition_by).json(), **extra},
+            default=str))
         return token
 
     def staged_info(self, published: str, run_id: str) -> dict | None:
-        """{"version", "partition_by", "staged_at"} of the complete staged version, None when
-        there is none."""
+        """{"version", "partition_by", "staged_at", "replace", "schema", ...} of the complete
+        staged version, None when there is none."""
         marker = self._marker(published, run_id)
         return json.loads(self.fs.read_text(marker)) if self.fs.exists(marker) else None
 
@@ -167,9 +184,97 @@ class TableStore:
         reader = self.spark.read if schema is None else self.spark.read.schema(schema)
         return reader.parquet(self.paths.staged(published, run_id))
 
+    def staged_files(self, published: str, run_id: str) -> list[dict]:
+        """The staged version's data files: {"path" (relative to its directory), "size",
+        "mtime"}; not its marker, `_SUCCESS` or checksum files."""
+        return [{"path": rel, "size": size, "mtime": mtime}
+                for rel, size, mtime in self.fs.list_tree(self.paths.staged(published, run_id))]
+
     def staged_tables(self, run_id: str) -> list[str]:
         """Every table run `run_id` staged completely, as paths relative to the data root."""
         staging = self.paths.staging_dir(run_id)
         return [f"{layer}/{name}" for layer in self.fs.list_names(staging)
                 for name in self.fs.list_names(f"{staging}/{layer}")
                 if self.fs.exists(f"{staging}/{layer}/{name}/{STAGED_MARKER}")]
+
+
+# --- one Delta commit of files already in place -----------------------------------------------
+
+def _partition_values(relative: str, partition_by: Sequence[str]) -> dict[str, str | None]:
+    """{column: value} from a Hive-style relative path `event_date=2026-01-01/part-0.parquet`."""
+    values = {}
+    for part in relative.split("/")[:-1]:
+        column, _, value = part.partition("=")
+        values[column] = None if value == HIVE_NULL else urllib.parse.unquote(value)
+    if sorted(values) != sorted(partition_by):
+        raise BadInputError(f"{relative}: its directories name {sorted(values)}, "
+                            f"the table is partitioned by {list(partition_by)}")
+    return values
+
+
+def _file_order(schema: StructType, partition_by: Sequence[str]) -> StructType:
+    """The schema as the staged files read back: partition columns last (Hive-style)."""
+    return StructType([f for f in schema.fields if f.name not in partition_by]
+                      + [schema[c] for c in partition_by])
+
+
+def _uri_path(relative: str) -> str:
+    """A relative file path as the Delta log stores it: a URI path (RFC 2396)."""
+    return urllib.parse.quote(relative, safe="/=:@!$&'()*+,;-._~")
+
+
+def _nullable(schema: dict) -> dict:
+    """The schema with every field nullable, as Delta stores a written DataFrame's schema."""
+    if isinstance(schema, dict):
+        return {k: (True if k in ("nullable", "containsNull", "valueContainsNull") else _nullable(v))
+                for k, v in schema.items()}
+    return [_nullable(v) for v in schema] if isinstance(schema, list) else schema
+
+
+def _delta_commit(spark: SparkSession, path: str, run_id: str, adds: list[dict], schema: str,
+                  partition_by: Sequence[str], replace: dict | None) -> None:
+    """One Delta commit (through Delta's own transaction API, so its conflict checks, checksum
+    and checkpoints apply) adding `adds` and removing what they replace: every file of the table
+    (`replace` None, the table's schema set from `schema`), the files of the replaced partition
+    values, or nothing (an append)."""
+    jvm = spark.sparkContext._jvm
+    delta = jvm.org.apache.spark.sql.delta
+    scala_list = jvm.scala.jdk.javaapi.CollectionConverters.asScala
+    txn = delta.DeltaLog.forTable(spark._jsparkSession, path).startTransaction()
+    actions = jvm.java.util.ArrayList()
+    appending = bool(replace and replace.get("append"))
+    schema_string = json.dumps(_nullable(json.loads(schema)))
+    if txn.readVersion() < 0:
+        txn.updateMetadataForNewTable(delta.actions.Action.fromJson(json.dumps({"metaData": {
+            "id": str(uuid.uuid4()), "format": {"provider": "parquet", "options": {}},
+            "schemaString": schema_string, "partitionColumns": list(partition_by),
+            "configuration": {}, "createdTime": int(dt.datetime.now().timestamp() * 1000)}})))
+    else:
+        metadata = json.loads(txn.metadata().json())["metaData"]
+        if (json.loads(metadata["schemaString"]), metadata["partitionColumns"]) != \
+                (json.loads(schema_string), list(partition_by)):
+            if replace is not None:
+                raise BadInputError(f"{path}: the staged rows' schema or partitioning differs "
+                                    "from the table's; a partial version cannot change it")
+            metadata.update(schemaString=schema_string, partitionColumns=list(partition_by))
+            txn.updateMetadata(delta.actions.Action.fromJson(json.dumps({"metaData": metadata})), False)
+        if not appending:
+            txn.readWholeTable()
+            replaced = None if replace is None else set(replace["values"])
+            current = txn.filterFiles().iterator()
+            while current.hasNext():
+                file = current.next()
+                values = json.loads(file.json())["add"]["partitionValues"]
+                if replaced is None or values.get(replace["column"]) in replaced:
+                    actions.add(file.remove())
+    for add in adds:
+        actions.add(delta.actions.Action.fromJson(json.dumps({"add": add})))
+    option = jvm.scala.Option
+    predicate = replace_predicate(replace) if replace and not appending else None
+    save_mode = jvm.org.apache.spark.sql.SaveMode
+    operation = getattr(delta, "DeltaOperations$Write")(
+        save_mode.Append if appending else save_mode.Overwrite,
+        option.apply(scala_list(jvm.java.util.ArrayList(list(partition_by))).toList()),
+        option.apply(predicate), option.apply(run_id),
+        option.empty(), option.empty(), option.empty(), option.empty(), option.empty())
+    txn.commit(scala_list(actions).toList(), operation)

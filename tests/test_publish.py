@@ -2,6 +2,7 @@
 that no route around the orchestrator can bypass, and time travel to an earlier run."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from data_quality import check_all
 from data_quality.check_orders import checks as order_checks
 from data_quality.cli import check_main
 from lakehouse import publish as protocol
-from lakehouse.errors import DataQualityError
+from lakehouse.errors import BadInputError, DataQualityError
+from lakehouse.storage import Storage
 from lakehouse.tables import TableStore
 from spark_jobs import bronze_to_silver_orders as orders_job
 from spark_jobs import publish
@@ -21,6 +23,9 @@ from spark_jobs import publish
 from conftest import FULL_REFRESH, context_for, files_of, paths_for, read_table
 
 ORDERS_BRONZE_DAY2 = Path("bronze") / "orders" / "ingest_date=2026-01-02" / "part-00000.jsonl"
+NEW_ORDER_LINE = (b'{"order_id":990001,"user_id":"u1","order_ts":"2026-01-02T10:00:00Z",'
+                  b'"updated_at":"2026-01-02T10:00:00Z","price":5,"quantity":1,"total_amount":5,'
+                  b'"currency":"USD","status":"placed"}\n')
 
 
 def append_lines(data: Path, lines: bytes) -> None:
@@ -46,14 +51,14 @@ def latest_manifest(log_dir: Path) -> dict:
 
 def crash_when_publishing(monkeypatch, table: str) -> None:
     """Kill the publish (deterministically) when it comes to commit `table`."""
-    real_write = TableStore.write
+    real_commit = TableStore.commit_staged
 
-    def write(self, df, path, run_id, partition_by=(), replace=None):
-        if path.endswith(table):
+    def commit_staged(self, published, run_id, *args):
+        if published.endswith(table):
             raise KeyboardInterrupt("killed while publishing")
-        return real_write(self, df, path, run_id, partition_by, replace)
+        return real_commit(self, published, run_id, *args)
 
-    monkeypatch.setattr(TableStore, "write", write)
+    monkeypatch.setattr(TableStore, "commit_staged", commit_staged)
 
 
 def test_an_interrupted_publish_rolls_forward_and_never_mixes_runs(spark, tiny_cfg, copy_run,
@@ -94,6 +99,47 @@ def test_an_interrupted_publish_rolls_forward_and_never_mixes_runs(spark, tiny_c
     assert json.loads((data / "_publish" / "current.json").read_text()) == current
 
 
+def test_a_publish_killed_while_moving_files_rolls_forward_without_rewriting_them(
+        spark, tiny_cfg, copy_run, monkeypatch):
+    data = copy_run() / "data"
+    ctx = context_for(spark, data, tiny_cfg, run_id="run_two", mode=FULL_REFRESH)
+    store = TableStore(spark, ctx.paths)
+    before = read_table(spark, data / "silver" / "orders").collect()
+    append_lines(data, NEW_ORDER_LINE)
+    orders_job.run(ctx)
+    check_all.run(ctx)
+    staged = [f["path"] for f in store.staged_files(ctx.paths.silver("orders"), "run_two")]
+    assert len(staged) == 3 and all(p.startswith("order_date=2026-01-0") for p in staged)
+
+    real_move, moved = Storage.move, []
+
+    def move(self, source, target):
+        if "/silver/orders/" in target and any("/silver/orders/" in m for m in moved):
+            raise KeyboardInterrupt("killed while moving files")
+        real_move(self, source, target)
+        moved.append(target)
+
+    monkeypatch.setattr(Storage, "move", move)
+    with pytest.raises(KeyboardInterrupt):
+        publish.run(ctx)
+    monkeypatch.undo()
+    # one file is in the table's directory already, but uncommitted: readers see the old version
+    assert sum("/silver/orders/" in m for m in moved) == 1
+    assert sorted(read_table(spark, data / "silver" / "orders").collect()) == sorted(before)
+
+    protocol._recovered.discard(ctx.paths.root)                 # a new process
+    protocol.recover(store)
+    after = read_table(spark, data / "silver" / "orders")
+    assert after.count() == len(before) + 1
+    assert after.filter("order_id = 990001").count() == 1
+    # the very files staged were committed, none rewritten
+    version = store.version_committed_by(str(data / "silver" / "orders"), "run_two")
+    adds = sorted(a["add"]["path"] for a in store._actions(str(data / "silver" / "orders"), version)
+                  if "add" in a)
+    assert adds == sorted(staged)
+    assert all((data / "silver" / "orders" / p).is_file() for p in staged)
+
+
 def test_the_gate_cannot_be_bypassed(spark, tiny_cfg, copy_run, capsys):
     root = copy_run()
     data = root / "data"
@@ -118,10 +164,7 @@ def test_a_table_reads_as_of_the_previous_run_until_vacuumed(spark, tiny_cfg, co
     data = root / "data"
     first_run = json.loads((data / "_publish" / "current.json").read_text())["run_id"]
     before = read_table(spark, data / "gold" / "orders_daily").collect()
-    line = (b'{"order_id":990001,"user_id":"u1","order_ts":"2026-01-02T10:00:00Z",'
-            b'"updated_at":"2026-01-02T10:00:00Z","price":5,"quantity":1,"total_amount":5,'
-            b'"currency":"USD","status":"placed"}\n')
-    append_lines(data, line)
+    append_lines(data, NEW_ORDER_LINE)
     assert run(root, "--only", "silver_orders", "dq_checks", "gold_orders_daily", "publish",
                "--full-refresh") == 0
     store = TableStore(spark, paths_for(data, tiny_cfg))
@@ -191,3 +234,55 @@ def test_a_version_changed_after_its_gate_or_overtaken_by_a_later_publish_is_ref
     publish.run(new)
     with pytest.raises(Exception, match="run old_run was overtaken: run new_run published after"):
         publish.run(old)
+
+
+def test_published_files_carry_no_column_statistics(tiny_run):
+    """The publish commits the staged files as they are, without per-file min/max statistics:
+    every table is partitioned by date with one file per partition (or is tiny), so they could
+    skip nothing a partition filter does not (and computing them cost the default profile's
+    publish 4.6 s)."""
+    data = tiny_run / "data"
+    adds = {}
+    for table in ("silver/user_events", "lineage/orders", "quarantine/payments", "gold/user_daily_features"):
+        for commit in sorted((data / table / "_delta_log").glob("*.json")):
+            for line in commit.read_text().splitlines():
+                action = json.loads(line)
+                if "add" in action:
+                    adds.setdefault(table, []).append(action["add"])
+    assert sorted(adds) == ["gold/user_daily_features", "lineage/orders", "quarantine/payments",
+                            "silver/user_events"]
+    assert len(adds["silver/user_events"]) == 3          # one file per event date of the tiny run
+    assert [a for files in adds.values() for a in files if a.get("stats")] == []
+
+
+def test_a_staged_version_is_committed_as_a_delta_write_would(spark, tiny_cfg, tmp_path):
+    """Overwrite (schema may change), partition replace, append: each one Delta commit of the
+    staged files, tagged with its run; a file outside the replaced partitions is refused."""
+    store = TableStore(spark, paths_for(tmp_path / "data", tiny_cfg))
+    table = store.paths.gold("scratch")
+    d1, d2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
+
+    def publish_staged(rows, ddl, run_id, replace=None):
+        store.write_staged(spark.createDataFrame(rows, ddl), table, run_id, ("date",), replace)
+        return store.commit_staged(table, run_id, store.staged_files(table, run_id),
+                                   store.staged_info(table, run_id)["schema"], ("date",), replace)
+
+    def content():
+        return sorted(tuple(r) for r in read_table(spark, table).collect())
+
+    assert publish_staged([(d1, 1), (d2, 2)], "date date, n int", "r1") == 0
+    assert read_table(spark, table).columns == ["n", "date"]          # partition column last
+    assert content() == [(1, d1), (2, d2)]
+    assert publish_staged([(d2, 20)], "date date, n int", "r2",
+                          {"column": "date", "values": ["2026-01-02"]}) == 1
+    assert content() == [(1, d1), (20, d2)]
+    assert publish_staged([(d1, 5)], "date date, n int", "r3", {"append": True}) == 2
+    assert content() == [(1, d1), (5, d1), (20, d2)]
+    with pytest.raises(BadInputError, match="lies outside the date values"):
+        publish_staged([(d1, 9)], "date date, n int", "r4", {"column": "date", "values": ["2026-01-02"]})
+    assert store.latest_version(table) == 2 and content() == [(1, d1), (5, d1), (20, d2)]
+    assert publish_staged([(d1, "x")], "date date, s string", "r5") == 3     # a new schema
+    assert read_table(spark, table).columns == ["s", "date"] and content() == [("x", d1)]
+    with pytest.raises(BadInputError, match="a partial version cannot change it"):
+        publish_staged([(d1, 1)], "date date, n int", "r6", {"column": "date", "values": ["2026-01-01"]})
+    assert [store.version_committed_by(table, r) for r in ("r1", "r2", "r3", "r4", "r5")] == [0, 1, 2, None, 3]
