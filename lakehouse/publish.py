@@ -122,6 +122,7 @@ def publish_run(store: TableStore, run_id: str) -> dict[str, int]:
 def _commit(store: TableStore, record: dict) -> dict[str, int]:
     """Steps 3-4 of the protocol; safe to repeat after a crash at any point."""
     run_id, tables = record["run_id"], record["publish"]["tables"]
+    _plan_files(store, record)
 
     def commit_table(rel: str, entry: dict) -> None:
         published = join(store.paths.root, rel)
@@ -162,6 +163,24 @@ def _commit(store: TableStore, record: dict) -> dict[str, int]:
     if not store.fs.list_names(store.paths.staging_root):  # other runs' staging stays
         store.fs.delete(store.paths.staging_root)
     return {rel: e["version"] for rel, e in tables.items()}
+
+
+def _plan_files(store: TableStore, record: dict) -> None:
+    """Complete a plan recorded by a version of the publish that rewrote the staged rows (it
+    names no files): the staged files of each table it has not committed yet, recorded before
+    the first one moves."""
+    run_id, missing = record["run_id"], []
+    for rel, entry in record["publish"]["tables"].items():
+        published = join(store.paths.root, rel)
+        if ("files" not in entry and store.has_staged(published, run_id)
+                and store.version_committed_by(published, run_id) is None):
+            replace = entry.get("replace")
+            schema = (store.read_version(published, replace["base_version"]).schema if replace
+                      else store.staged_data(published, run_id).schema)
+            entry.update(files=store.staged_files(published, run_id), schema=schema.json())
+            missing.append(rel)
+    if missing:
+        write_json(store, store.paths.run_record(run_id), record)
 
 
 def recover(store: TableStore) -> None:

@@ -61,8 +61,10 @@ def crash_when_publishing(monkeypatch, table: str) -> None:
     monkeypatch.setattr(TableStore, "commit_staged", commit_staged)
 
 
+@pytest.mark.parametrize("planned_by_a_rewriting_publish", [False, True])
 def test_an_interrupted_publish_rolls_forward_and_never_mixes_runs(spark, tiny_cfg, copy_run,
-                                                                    monkeypatch):
+                                                                    monkeypatch,
+                                                                    planned_by_a_rewriting_publish):
     data = copy_run() / "data"
     ctx = context_for(spark, data, tiny_cfg, run_id="run_two", mode=FULL_REFRESH)
     store = TableStore(spark, ctx.paths)
@@ -84,6 +86,10 @@ def test_an_interrupted_publish_rolls_forward_and_never_mixes_runs(spark, tiny_c
     record = json.loads((data / "_publish" / "runs" / "run_two.json").read_text())
     assert record["publish"]["state"] == "committing"
     assert sorted(record["publish"]["tables"]) == ["lineage/orders", "quarantine/orders", "silver/orders"]
+    if planned_by_a_rewriting_publish:     # the plan an earlier version wrote: no files in it
+        for entry in record["publish"]["tables"].values():
+            del entry["files"], entry["schema"]
+        (data / "_publish" / "runs" / "run_two.json").write_text(json.dumps(record))
 
     protocol._recovered.discard(ctx.paths.root)                 # a new process
     protocol.recover(store)
