@@ -292,3 +292,20 @@ def test_a_staged_version_is_committed_as_a_delta_write_would(spark, tiny_cfg, t
     with pytest.raises(BadInputError, match="a partial version cannot change it"):
         publish_staged([(d1, 1)], "date date, n int", "r6", {"column": "date", "values": ["2026-01-01"]})
     assert [store.version_committed_by(table, r) for r in ("r1", "r2", "r3", "r4", "r5")] == [0, 1, 2, None, 3]
+
+
+def test_staged_files_are_listed_alike_through_hadoop_and_the_os(spark, tmp_path, monkeypatch):
+    """The publish plans a staged version's files from this listing: through the OS for a local
+    root, through Hadoop's FileSystem elsewhere (HDFS, S3); hidden files are never data."""
+    staged = tmp_path / "staged"
+    for name in ("event_date=2026-01-01/part-00000-a.parquet", "event_date=2026-01-01/.part-00000-a.parquet.crc",
+                 "event_date=2026-01-02/part-00001-a.parquet", "_STAGED", "_SUCCESS", "_tmp/part-9.parquet"):
+        (staged / name).parent.mkdir(parents=True, exist_ok=True)
+        (staged / name).write_bytes(b"x" * len(name))
+    storage = Storage(spark)
+    by_os = storage.list_tree(str(staged))
+    monkeypatch.setattr("lakehouse.storage.is_local", lambda uri: False)
+    by_hadoop = storage.list_tree(f"file://{staged}")
+    assert [(rel, size) for rel, size, _ in by_os] == [
+        ("event_date=2026-01-01/part-00000-a.parquet", 42), ("event_date=2026-01-02/part-00001-a.parquet", 42)]
+    assert by_hadoop == by_os
