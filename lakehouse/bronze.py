@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.errors import BadInputError
-from lakehouse.storage import Storage
+from lakehouse.storage import Storage, is_hidden
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,6 @@ class BronzeListing:
                              {d: f for d, f in self.fingerprints.items() if d in keep})
 
 
-def _hidden(name: str) -> bool:
-    return name.startswith((".", "_"))
-
-
 def list_bronze(fs: Storage, table: str) -> BronzeListing:
     """The Bronze files of `table` by ingest date; raises BadInputError for a partition whose
     date does not parse, or when there is no Bronze at all."""
@@ -65,7 +61,7 @@ def list_bronze(fs: Storage, table: str) -> BronzeListing:
     fingerprints: dict[dt.date, Fingerprint] = {}
     ignored: list[str] = []
     for name, is_dir in fs.list_status(table):
-        if _hidden(name):
+        if is_hidden(name):
             continue
         key, _, value = name.partition("=")
         if not is_dir or key != PARTITION:
@@ -80,7 +76,7 @@ def list_bronze(fs: Storage, table: str) -> BronzeListing:
                                 f"{PARTITION}=YYYY-MM-DD, a real date); rename or move it")
         files, prints = [], {}
         for file, file_is_dir, length, modified in fs.list_files(f"{table}/{name}"):
-            if _hidden(file):
+            if is_hidden(file):
                 continue
             if file.endswith(".jsonl") and not file_is_dir:
                 files.append(f"{table}/{name}/{file}")

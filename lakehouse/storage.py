@@ -14,6 +14,11 @@ from lakehouse.localfs import write_text_atomic
 from lakehouse.paths import is_local, local_path
 
 
+def is_hidden(name: str) -> bool:
+    """`.x` and `_x`: checksums, markers, Delta's log, Spark's `_SUCCESS`; never data."""
+    return name.startswith((".", "_"))
+
+
 class _Listing:
     """What both storages derive from `list_files`."""
 
@@ -72,9 +77,9 @@ class Storage(_Listing):
             root = local_path(uri)
             out = []
             for folder, dirs, names in os.walk(root):
-                dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+                dirs[:] = [d for d in dirs if not is_hidden(d)]
                 for name in names:
-                    if not name.startswith((".", "_")):
+                    if not is_hidden(name):
                         st = os.stat(os.path.join(folder, name))
                         rel = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
                         out.append((rel, st.st_size, st.st_mtime_ns // 1_000_000))
@@ -87,7 +92,7 @@ class Storage(_Listing):
         while files.hasNext():
             status = files.next()
             rel = str(status.getPath().toUri().getPath())[len(base) + 1:]
-            if not any(part.startswith((".", "_")) for part in rel.split("/")):
+            if not any(is_hidden(part) for part in rel.split("/")):
                 out.append((rel, int(status.getLen()), int(status.getModificationTime())))
         return sorted(out)
 

@@ -105,6 +105,7 @@ class TableStore:
             if outside:
                 raise BadInputError(f"{staged}: {outside[0]} lies outside the {replace['column']} "
                                     "values the staged version replaces")
+        txn = _start_commit(self.spark, published, schema, partition_by, replace)   # refuses first
         for f in files:
             source, target = f"{staged}/{f['path']}", f"{published.rstrip('/')}/{f['path']}"
             if self.fs.exists(source):
@@ -112,7 +113,7 @@ class TableStore:
             elif not self.fs.exists(target):
                 raise BadInputError(f"{source}: a staged file of run {run_id} is gone; nothing "
                                     "more can be published for this run")
-        _delta_commit(self.spark, published, run_id, adds, schema, partition_by, replace)
+        _finish_commit(self.spark, txn, run_id, adds, partition_by, replace)
         return self.latest_version(published)
 
     # --- staged versions ------------------------------------------------------------------
@@ -231,42 +232,50 @@ def _nullable(schema: dict) -> dict:
     return [_nullable(v) for v in schema] if isinstance(schema, list) else schema
 
 
-def _delta_commit(spark: SparkSession, path: str, run_id: str, adds: list[dict], schema: str,
-                  partition_by: Sequence[str], replace: dict | None) -> None:
-    """One Delta commit (through Delta's own transaction API, so its conflict checks, checksum
-    and checkpoints apply) adding `adds` and removing what they replace: every file of the table
-    (`replace` None, the table's schema set from `schema`), the files of the replaced partition
-    values, or nothing (an append)."""
-    jvm = spark.sparkContext._jvm
-    delta = jvm.org.apache.spark.sql.delta
-    scala_list = jvm.scala.jdk.javaapi.CollectionConverters.asScala
+def _start_commit(spark: SparkSession, path: str, schema: str, partition_by: Sequence[str],
+                  replace: dict | None):
+    """A Delta transaction on the table at `path` (through Delta's own API, so its conflict
+    checks, checksum and checkpoints apply), its metadata set: created from `schema`, or the
+    table's schema replaced by it (`replace` None); refused when a partial version (`replace`)
+    would change it."""
+    delta = spark.sparkContext._jvm.org.apache.spark.sql.delta
     txn = delta.DeltaLog.forTable(spark._jsparkSession, path).startTransaction()
-    actions = jvm.java.util.ArrayList()
-    appending = bool(replace and replace.get("append"))
     schema_string = json.dumps(_nullable(json.loads(schema)))
     if txn.readVersion() < 0:
         txn.updateMetadataForNewTable(delta.actions.Action.fromJson(json.dumps({"metaData": {
             "id": str(uuid.uuid4()), "format": {"provider": "parquet", "options": {}},
             "schemaString": schema_string, "partitionColumns": list(partition_by),
             "configuration": {}, "createdTime": int(dt.datetime.now().timestamp() * 1000)}})))
-    else:
-        metadata = json.loads(txn.metadata().json())["metaData"]
-        if (json.loads(metadata["schemaString"]), metadata["partitionColumns"]) != \
-                (json.loads(schema_string), list(partition_by)):
-            if replace is not None:
-                raise BadInputError(f"{path}: the staged rows' schema or partitioning differs "
-                                    "from the table's; a partial version cannot change it")
-            metadata.update(schemaString=schema_string, partitionColumns=list(partition_by))
-            txn.updateMetadata(delta.actions.Action.fromJson(json.dumps({"metaData": metadata})), False)
-        if not appending:
-            txn.readWholeTable()
-            replaced = None if replace is None else set(replace["values"])
-            current = txn.filterFiles().iterator()
-            while current.hasNext():
-                file = current.next()
-                values = json.loads(file.json())["add"]["partitionValues"]
-                if replaced is None or values.get(replace["column"]) in replaced:
-                    actions.add(file.remove())
+        return txn
+    metadata = json.loads(txn.metadata().json())["metaData"]
+    if (json.loads(metadata["schemaString"]), metadata["partitionColumns"]) != \
+            (json.loads(schema_string), list(partition_by)):
+        if replace is not None:
+            raise BadInputError(f"{path}: the staged rows' schema or partitioning differs "
+                                "from the table's; a partial version cannot change it")
+        metadata.update(schemaString=schema_string, partitionColumns=list(partition_by))
+        txn.updateMetadata(delta.actions.Action.fromJson(json.dumps({"metaData": metadata})), False)
+    return txn
+
+
+def _finish_commit(spark: SparkSession, txn, run_id: str, adds: list[dict],
+                   partition_by: Sequence[str], replace: dict | None) -> None:
+    """Commit `txn`: `adds`, and the removal of what they replace: every file of the table
+    (`replace` None), the files of the replaced partition values, or nothing (an append)."""
+    jvm = spark.sparkContext._jvm
+    delta = jvm.org.apache.spark.sql.delta
+    scala_list = jvm.scala.jdk.javaapi.CollectionConverters.asScala
+    actions = jvm.java.util.ArrayList()
+    appending = bool(replace and replace.get("append"))
+    if not appending and txn.readVersion() >= 0:
+        txn.readWholeTable()
+        replaced = None if replace is None else set(replace["values"])
+        current = txn.filterFiles().iterator()
+        while current.hasNext():
+            file = current.next()
+            values = json.loads(file.json())["add"]["partitionValues"]
+            if replaced is None or values.get(replace["column"]) in replaced:
+                actions.add(file.remove())
     for add in adds:
         actions.add(delta.actions.Action.fromJson(json.dumps({"add": add})))
     option = jvm.scala.Option

@@ -291,6 +291,8 @@ def test_a_staged_version_is_committed_as_a_delta_write_would(spark, tiny_cfg, t
     assert read_table(spark, table).columns == ["s", "date"] and content() == [("x", d1)]
     with pytest.raises(BadInputError, match="a partial version cannot change it"):
         publish_staged([(d1, 1)], "date date, n int", "r6", {"column": "date", "values": ["2026-01-01"]})
+    # a refused version is refused before any of its files moves into the table
+    assert [len(store.staged_files(table, r)) for r in ("r4", "r6")] == [1, 1]
     assert [store.version_committed_by(table, r) for r in ("r1", "r2", "r3", "r4", "r5")] == [0, 1, 2, None, 3]
 
 
