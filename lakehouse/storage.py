@@ -96,6 +96,19 @@ class Storage(_Listing):
                 out.append((rel, int(status.getLen()), int(status.getModificationTime())))
         return sorted(out)
 
+    def status(self, uri: str) -> tuple[int, int] | None:
+        """(length in bytes, modification time in ms) of a file; None when it is missing."""
+        if is_local(uri):
+            try:
+                st = os.stat(local_path(uri))
+            except FileNotFoundError:
+                return None
+            return st.st_size, st.st_mtime_ns // 1_000_000
+        if not self.exists(uri):
+            return None
+        found = self._fs(uri).getFileStatus(self._path(uri))
+        return int(found.getLen()), int(found.getModificationTime())
+
     def list_files(self, uri: str) -> list[tuple[str, bool, int, int]]:
         """(name, is_directory, length in bytes, modification time in ms) of each entry of a
         directory, by name; [] when it is missing."""

@@ -8,11 +8,14 @@ id, and records the run's versions at one commit point. Readers open the publish
 """
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import logging
+import threading
 import urllib.parse
 import uuid
+import weakref
 from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
@@ -83,7 +86,15 @@ class TableStore:
         return None
 
     def read_version(self, path: str, version: int) -> DataFrame:
-        return self.spark.read.format(DELTA).option("versionAsOf", version).load(path)
+        """Version `version` of the Delta table at `path`.
+
+        A version never changes, so its file list is read from the log once per session and
+        process (`_version_files`); every later read of it plans over that list, with
+        partition pruning, instead of listing the version's files again with a Spark job
+        per query."""
+        delta_log, snapshot, files = _version_files(self.spark, path, version)
+        no_action_type = self.spark.sparkContext._jvm.scala.Option.empty()
+        return DataFrame(delta_log.createDataFrame(snapshot, files, False, no_action_type), self.spark)
 
     def commit_staged(self, published: str, run_id: str, files: Sequence[dict], schema: str,
                       partition_by: Sequence[str] = (), replace: dict | None = None) -> int:
@@ -197,6 +208,37 @@ class TableStore:
         return [f"{layer}/{name}" for layer in self.fs.list_names(staging)
                 for name in self.fs.list_names(f"{staging}/{layer}")
                 if self.fs.exists(f"{staging}/{layer}/{name}/{STAGED_MARKER}")]
+
+
+# --- reading a version -------------------------------------------------------------------------
+
+VERSIONS_KEPT = 64      # file lists kept per session (least recently read dropped first)
+_versions: "weakref.WeakKeyDictionary[SparkSession, collections.OrderedDict]" = weakref.WeakKeyDictionary()
+_versions_lock = threading.Lock()
+
+
+def _version_files(spark: SparkSession, path: str, version: int):
+    """(DeltaLog, snapshot, its AddFile actions as a Scala list) of `path` at `version`, read from
+    the log once per session. The version's commit file (size, modification time) is part of
+    the key, so a table deleted and created again at the same path is read again."""
+    commit = Storage(spark).status(f"{path.rstrip('/')}/_delta_log/{version:020d}.json")
+    key = (path.rstrip("/"), version, commit)     # (no commit file: Delta says what is missing)
+    with _versions_lock:
+        cached = _versions.setdefault(spark, collections.OrderedDict())
+        entry = cached.setdefault(key, {"lock": threading.Lock()})
+        cached.move_to_end(key)
+        while len(cached) > VERSIONS_KEPT:
+            cached.popitem(last=False)
+    with entry["lock"]:          # one listing per version, also when steps read it side by side
+        if "files" not in entry:
+            jvm = spark.sparkContext._jvm
+            option = jvm.scala.Option
+            delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+            snapshot = delta_log.getSnapshotAt(version, option.empty(), option.empty(), False)
+            files = snapshot.allFiles().collectAsList()
+            entry["log"], entry["snapshot"] = delta_log, snapshot
+            entry["files"] = jvm.scala.jdk.javaapi.CollectionConverters.asScala(files).toList()
+    return entry["log"], entry["snapshot"], entry["files"]
 
 
 # --- one Delta commit of files already in place -----------------------------------------------

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
 import orchestrator
 from data_quality import check_all
@@ -311,3 +313,36 @@ def test_staged_files_are_listed_alike_through_hadoop_and_the_os(spark, tmp_path
     assert [(rel, size) for rel, size, _ in by_os] == [
         ("event_date=2026-01-01/part-00000-a.parquet", 42), ("event_date=2026-01-02/part-00001-a.parquet", 42)]
     assert by_hadoop == by_os
+
+
+def test_a_version_is_listed_once_then_read_without_listing_jobs(spark, tiny_cfg, tmp_path):
+    """A published version never changes: its file list is read from the log once, and every
+    later read plans over it (partition filters included) with no Delta listing job. A table
+    deleted and created again at the same path is read afresh, not from the earlier list."""
+    store = TableStore(spark, paths_for(tmp_path / "data", tiny_cfg))
+    table = store.paths.gold("scratch")
+    d1, d2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
+
+    def publish_staged(rows, run_id):
+        store.write_staged(spark.createDataFrame(rows, "date date, n int"), table, run_id, ("date",))
+        return store.commit_staged(table, run_id, store.staged_files(table, run_id),
+                                   store.staged_info(table, run_id)["schema"], ("date",))
+
+    def jobs_of(action, group: str) -> tuple[list, int]:
+        """The rows `action` returns and the number of Spark jobs it ran."""
+        spark.sparkContext.setJobGroup(group, group)
+        try:
+            rows = sorted(tuple(r) for r in action())
+        finally:
+            spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+        return rows, len(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
+
+    assert publish_staged([(d1, 1), (d2, 2)], "r1") == 0
+    assert sorted(tuple(r) for r in store.read_version(table, 0).collect()) == [(1, d1), (2, d2)]
+    # read again: one job, the scan itself (a Delta scan used to list the version's files first)
+    again = store.read_version(table, 0)
+    assert jobs_of(lambda: again.filter(F.col("date") == d2).collect(), "pruned") == ([(2, d2)], 1)
+    assert jobs_of(lambda: again.collect(), "whole") == ([(1, d1), (2, d2)], 1)
+    shutil.rmtree(tmp_path / "data" / "gold" / "scratch")
+    assert publish_staged([(d1, 7)], "r2") == 0
+    assert sorted(tuple(r) for r in store.read_version(table, 0).collect()) == [(7, d1)]
