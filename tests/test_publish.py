@@ -15,6 +15,7 @@ import orchestrator
 from data_quality import check_all
 from data_quality.check_orders import checks as order_checks
 from data_quality.cli import check_main
+from lakehouse import delta
 from lakehouse import publish as protocol
 from lakehouse.errors import BadInputError, DataQualityError
 from lakehouse.storage import Storage
@@ -45,6 +46,14 @@ def published_trees(data: Path) -> dict:
 def run(root: Path, *args: str) -> int:
     return orchestrator.main(["--profile", "tiny", "--data-root", str(root / "data"),
                               "--log-dir", str(root / "logs"), "--no-report", *args])
+
+
+def publish_staged(spark, store: TableStore, table: str, rows, ddl: str, run_id: str,
+                   replace: dict | None = None) -> int:
+    """Stage `rows` as run `run_id`'s version of `table` (partitioned by date) and commit it."""
+    store.write_staged(spark.createDataFrame(rows, ddl), table, run_id, ("date",), replace)
+    return store.commit_staged(table, run_id, store.staged_files(table, run_id),
+                               store.staged_info(table, run_id)["schema"], ("date",), replace)
 
 
 def latest_manifest(log_dir: Path) -> dict:
@@ -270,29 +279,27 @@ def test_a_staged_version_is_committed_as_a_delta_write_would(spark, tiny_cfg, t
     table = store.paths.gold("scratch")
     d1, d2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
 
-    def publish_staged(rows, ddl, run_id, replace=None):
-        store.write_staged(spark.createDataFrame(rows, ddl), table, run_id, ("date",), replace)
-        return store.commit_staged(table, run_id, store.staged_files(table, run_id),
-                                   store.staged_info(table, run_id)["schema"], ("date",), replace)
+    def publish(rows, ddl, run_id, replace=None):
+        return publish_staged(spark, store, table, rows, ddl, run_id, replace)
 
     def content():
         return sorted(tuple(r) for r in read_table(spark, table).collect())
 
-    assert publish_staged([(d1, 1), (d2, 2)], "date date, n int", "r1") == 0
+    assert publish([(d1, 1), (d2, 2)], "date date, n int", "r1") == 0
     assert read_table(spark, table).columns == ["n", "date"]          # partition column last
     assert content() == [(1, d1), (2, d2)]
-    assert publish_staged([(d2, 20)], "date date, n int", "r2",
-                          {"column": "date", "values": ["2026-01-02"]}) == 1
+    assert publish([(d2, 20)], "date date, n int", "r2",
+                   {"column": "date", "values": ["2026-01-02"]}) == 1
     assert content() == [(1, d1), (20, d2)]
-    assert publish_staged([(d1, 5)], "date date, n int", "r3", {"append": True}) == 2
+    assert publish([(d1, 5)], "date date, n int", "r3", {"append": True}) == 2
     assert content() == [(1, d1), (5, d1), (20, d2)]
     with pytest.raises(BadInputError, match="lies outside the date values"):
-        publish_staged([(d1, 9)], "date date, n int", "r4", {"column": "date", "values": ["2026-01-02"]})
+        publish([(d1, 9)], "date date, n int", "r4", {"column": "date", "values": ["2026-01-02"]})
     assert store.latest_version(table) == 2 and content() == [(1, d1), (5, d1), (20, d2)]
-    assert publish_staged([(d1, "x")], "date date, s string", "r5") == 3     # a new schema
+    assert publish([(d1, "x")], "date date, s string", "r5") == 3     # a new schema
     assert read_table(spark, table).columns == ["s", "date"] and content() == [("x", d1)]
     with pytest.raises(BadInputError, match="a partial version cannot change it"):
-        publish_staged([(d1, 1)], "date date, n int", "r6", {"column": "date", "values": ["2026-01-01"]})
+        publish([(d1, 1)], "date date, n int", "r6", {"column": "date", "values": ["2026-01-01"]})
     # a refused version is refused before any of its files moves into the table
     assert [len(store.staged_files(table, r)) for r in ("r4", "r6")] == [1, 1]
     assert [store.version_committed_by(table, r) for r in ("r1", "r2", "r3", "r4", "r5")] == [0, 1, 2, None, 3]
@@ -323,11 +330,6 @@ def test_a_version_is_listed_once_then_read_without_listing_jobs(spark, tiny_cfg
     table = store.paths.gold("scratch")
     d1, d2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
 
-    def publish_staged(rows, run_id):
-        store.write_staged(spark.createDataFrame(rows, "date date, n int"), table, run_id, ("date",))
-        return store.commit_staged(table, run_id, store.staged_files(table, run_id),
-                                   store.staged_info(table, run_id)["schema"], ("date",))
-
     def jobs_of(action, group: str) -> tuple[list, int]:
         """The rows `action` returns and the number of Spark jobs it ran."""
         spark.sparkContext.setJobGroup(group, group)
@@ -337,12 +339,30 @@ def test_a_version_is_listed_once_then_read_without_listing_jobs(spark, tiny_cfg
             spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
         return rows, len(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
 
-    assert publish_staged([(d1, 1), (d2, 2)], "r1") == 0
+    assert publish_staged(spark, store, table, [(d1, 1), (d2, 2)], "date date, n int", "r1") == 0
     assert sorted(tuple(r) for r in store.read_version(table, 0).collect()) == [(1, d1), (2, d2)]
     # read again: one job, the scan itself (a Delta scan used to list the version's files first)
     again = store.read_version(table, 0)
     assert jobs_of(lambda: again.filter(F.col("date") == d2).collect(), "pruned") == ([(2, d2)], 1)
     assert jobs_of(lambda: again.collect(), "whole") == ([(1, d1), (2, d2)], 1)
     shutil.rmtree(tmp_path / "data" / "gold" / "scratch")
-    assert publish_staged([(d1, 7)], "r2") == 0
+    assert publish_staged(spark, store, table, [(d1, 7)], "date date, n int", "r2") == 0
     assert sorted(tuple(r) for r in store.read_version(table, 0).collect()) == [(7, d1)]
+
+
+def test_a_commit_overtaken_by_another_writer_is_refused(spark, tiny_cfg, tmp_path):
+    """The publish reads the whole table it replaces files of (for Delta's conflict checks): a
+    commit by another writer after its transaction started makes it fail, nothing lost."""
+    store = TableStore(spark, paths_for(tmp_path / "data", tiny_cfg))
+    table = store.paths.gold("scratch")
+    d1, d2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
+    assert publish_staged(spark, store, table, [(d1, 1), (d2, 2)], "date date, n int", "r1") == 0
+    replace = {"column": "date", "values": ["2026-01-02"]}
+    store.write_staged(spark.createDataFrame([(d2, 20)], "date date, n int"), table, "r2", ("date",), replace)
+    txn = delta.start_commit(spark, table, store.staged_info(table, "r2")["schema"], ("date",), replace)
+    assert publish_staged(spark, store, table, [(d1, 5)], "date date, n int", "r3", {"append": True}) == 1
+    adds = delta.add_actions(store.staged_files(table, "r2"), ("date",))
+    with pytest.raises(Exception, match="Concurrent"):
+        delta.finish_commit(spark, table, txn, "r2", adds, ("date",), replace)
+    assert store.latest_version(table) == 1
+    assert sorted(tuple(r) for r in read_table(spark, table).collect()) == [(1, d1), (2, d2), (5, d1)]
