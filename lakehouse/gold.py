@@ -10,6 +10,7 @@ their users from their earliest changed date on (docs/incremental.md).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -45,6 +46,11 @@ def count_if(condition: Column) -> Column:
 def sum_if(value: str, condition: Column) -> Column:
     """Sum of `value` where `condition` holds, 0 when none."""
     return F.coalesce(F.sum(F.when(condition, F.col(value))), F.lit(0))
+
+
+def count_rows(frames: Sequence[DataFrame]) -> int:
+    """The rows of all `frames` together, counted in one Spark job instead of one each."""
+    return functools.reduce(DataFrame.union, (df.select(F.lit(1)) for df in frames)).count()
 
 
 def read_silver(ctx: JobContext, table: str) -> DataFrame:

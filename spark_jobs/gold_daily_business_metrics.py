@@ -13,7 +13,7 @@ from lakehouse.config import Enums
 from lakehouse.contract import daily_business_metrics_schema, schema_columns
 from lakehouse.cli import job_main
 from lakehouse.conform import conform
-from lakehouse.gold import rate, read_gold, write_gold
+from lakehouse.gold import count_rows, rate, read_gold, write_gold
 from lakehouse.steps import JobContext, StepResult
 
 TABLE = "daily_business_metrics"
@@ -42,7 +42,7 @@ def run(ctx: JobContext) -> StepResult:
     # changed dates would cost more than joining them.
     sources = [read_gold(ctx, t) for t in ("events_daily", "orders_daily", "payments_daily")]
     metrics = transform(*sources, ctx.cfg.enums)
-    return write_gold(ctx, metrics, TABLE, rows_read=sum(df.count() for df in sources))
+    return write_gold(ctx, metrics, TABLE, rows_read=count_rows(sources))
 
 
 def main(argv=None) -> int:

@@ -15,7 +15,8 @@ from pyspark.sql import functions as F
 from lakehouse.contract import ORDERS, PAYMENTS, USER_DAILY_FEATURES, USER_DAILY_FEATURES_SCHEMA, USER_EVENTS
 from lakehouse.cli import job_main
 from lakehouse.conform import conform
-from lakehouse.gold import changed, count_if, rate, read_silver, silver_changes, sum_if, write_gold
+from lakehouse.gold import (changed, count_if, count_rows, rate, read_silver, silver_changes, sum_if,
+                           write_gold)
 from lakehouse.publish import open_table
 from lakehouse.tables import TableStore
 from lakehouse.steps import JobContext, StepResult
@@ -115,11 +116,11 @@ def run(ctx: JobContext) -> StepResult:
     changes = silver_changes(ctx, USER_DAILY_FEATURES, (USER_EVENTS, ORDERS, PAYMENTS))
     if changes is None:
         features = transform(events, orders, payments, threshold)
-        rows_read = events.count() + orders.count() + payments.count()
+        rows_read = count_rows((events, orders, payments))
         return write_gold(ctx, features, USER_DAILY_FEATURES, rows_read, partition_by=("date",))
     # the changed rows drive it (what it reports as read); localCheckpoint keeps the windows
     # from being computed twice (once for the dates, once for the write)
-    rows_read = sum(df.count() for df in changes.values())
+    rows_read = count_rows(list(changes.values()))
     users = affected_users(changes, orders, payments).localCheckpoint()
     # Rows from `first` on need events and payments from `first` on only: the windows and
     # days_since_prev_order read orders, which are passed whole (and own the payments).
