@@ -111,7 +111,7 @@ def _nullable(schema: dict) -> dict:
 
 
 def start_commit(spark: SparkSession, path: str, schema: str, partition_by: Sequence[str],
-                  replace: dict | None):
+                 replace: dict | None):
     """A Delta transaction on the table at `path` (through Delta's own API, so its conflict
     checks, checksum and checkpoints apply), its metadata set: created from `schema`, or the
     table's schema replaced by it (`replace` None); refused when a partial version (`replace`)
@@ -137,7 +137,7 @@ def start_commit(spark: SparkSession, path: str, schema: str, partition_by: Sequ
 
 
 def finish_commit(spark: SparkSession, path: str, txn, run_id: str, adds: list[dict],
-                   partition_by: Sequence[str], replace: dict | None) -> None:
+                  partition_by: Sequence[str], replace: dict | None) -> None:
     """Commit `txn`: `adds`, and the removal of what they replace: every file of the table
     (`replace` None), the files of the replaced partition values, or nothing (an append)."""
     jvm = spark.sparkContext._jvm

@@ -3,7 +3,8 @@
 Every published Silver, quarantine and Gold table is a Delta table. A run writes its new version
 of a table as a staged version under `_staging/<run_id>/`; `lakehouse/publish.py` moves its files
 into the published path and adds them in one atomic Delta commit per table, tagged with the run
-id, and records the run's versions at one commit point. Readers open the published version through
+id (through Delta's transaction API: `lakehouse/delta.py`), and records the run's versions at one
+commit point. Readers open the published version through
 `lakehouse.publish.open_table`.
 """
 from __future__ import annotations
