@@ -19,6 +19,16 @@ def is_hidden(name: str) -> bool:
     return name.startswith((".", "_"))
 
 
+def _os_status(st: os.stat_result) -> tuple[int, int]:
+    """(length in bytes, modification time in ms) of a file, as Hadoop reports them: a Bronze
+    partition's fingerprint must read the same through either storage."""
+    return st.st_size, st.st_mtime_ns // 1_000_000
+
+
+def _hadoop_status(status) -> tuple[int, int]:
+    return int(status.getLen()), int(status.getModificationTime())
+
+
 class _Listing:
     """What both storages derive from `list_files`."""
 
@@ -80,9 +90,9 @@ class Storage(_Listing):
                 dirs[:] = [d for d in dirs if not is_hidden(d)]
                 for name in names:
                     if not is_hidden(name):
-                        st = os.stat(os.path.join(folder, name))
-                        rel = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
-                        out.append((rel, st.st_size, st.st_mtime_ns // 1_000_000))
+                        path = os.path.join(folder, name)
+                        rel = os.path.relpath(path, root).replace(os.sep, "/")
+                        out.append((rel, *_os_status(os.stat(path))))
             return sorted(out)
         if not self.exists(uri):
             return []
@@ -93,29 +103,26 @@ class Storage(_Listing):
             status = files.next()
             rel = str(status.getPath().toUri().getPath())[len(base) + 1:]
             if not any(is_hidden(part) for part in rel.split("/")):
-                out.append((rel, int(status.getLen()), int(status.getModificationTime())))
+                out.append((rel, *_hadoop_status(status)))
         return sorted(out)
 
     def status(self, uri: str) -> tuple[int, int] | None:
         """(length in bytes, modification time in ms) of a file; None when it is missing."""
         if is_local(uri):
             try:
-                st = os.stat(local_path(uri))
+                return _os_status(os.stat(local_path(uri)))
             except FileNotFoundError:
                 return None
-            return st.st_size, st.st_mtime_ns // 1_000_000
         if not self.exists(uri):
             return None
-        found = self._fs(uri).getFileStatus(self._path(uri))
-        return int(found.getLen()), int(found.getModificationTime())
+        return _hadoop_status(self._fs(uri).getFileStatus(self._path(uri)))
 
     def list_files(self, uri: str) -> list[tuple[str, bool, int, int]]:
         """(name, is_directory, length in bytes, modification time in ms) of each entry of a
         directory, by name; [] when it is missing."""
         if not self.exists(uri):
             return []
-        return sorted((str(s.getPath().getName()), bool(s.isDirectory()), int(s.getLen()),
-                       int(s.getModificationTime()))
+        return sorted((str(s.getPath().getName()), bool(s.isDirectory()), *_hadoop_status(s))
                       for s in self._fs(uri).listStatus(self._path(uri)))
 
     def write_text(self, uri: str, text: str) -> None:
@@ -162,9 +169,8 @@ class LocalStorage(_Listing):
             return []
         out = []
         for entry in os.scandir(path):
-            st = entry.stat()
-            out.append((entry.name, entry.is_dir(), 0 if entry.is_dir() else st.st_size,
-                        st.st_mtime_ns // 1_000_000))
+            size, mtime = _os_status(entry.stat())
+            out.append((entry.name, entry.is_dir(), 0 if entry.is_dir() else size, mtime))
         return sorted(out)
 
     def read_text(self, uri: str) -> str:

@@ -75,12 +75,8 @@ class TableStore:
         return None
 
     def read_version(self, path: str, version: int) -> DataFrame:
-        """Version `version` of the Delta table at `path`.
-
-        A version never changes, so its file list is read from the log once per session and
-        process (`lakehouse.delta`); every later read of it plans over that list, with
-        partition pruning, instead of listing the version's files again with a Spark job
-        per query."""
+        """Version `version` of the Delta table at `path`, its file list read from the log once
+        per session (`lakehouse.delta.read_version`)."""
         return delta.read_version(self.spark, path, version)
 
     def commit_staged(self, published: str, run_id: str, files: Sequence[dict], schema: str,

@@ -56,6 +56,10 @@ def publish_staged(spark, store: TableStore, table: str, rows, ddl: str, run_id:
                                store.staged_info(table, run_id)["schema"], ("date",), replace)
 
 
+def rows_of(df) -> list[tuple]:
+    return sorted(tuple(r) for r in df.collect())
+
+
 def latest_manifest(log_dir: Path) -> dict:
     return json.loads(max(log_dir.glob("run_*.json"), key=lambda p: p.stat().st_mtime_ns).read_text())
 
@@ -283,7 +287,7 @@ def test_a_staged_version_is_committed_as_a_delta_write_would(spark, tiny_cfg, t
         return publish_staged(spark, store, table, rows, ddl, run_id, replace)
 
     def content():
-        return sorted(tuple(r) for r in read_table(spark, table).collect())
+        return rows_of(read_table(spark, table))
 
     assert publish([(d1, 1), (d2, 2)], "date date, n int", "r1") == 0
     assert read_table(spark, table).columns == ["n", "date"]          # partition column last
@@ -330,24 +334,24 @@ def test_a_version_is_listed_once_then_read_without_listing_jobs(spark, tiny_cfg
     table = store.paths.gold("scratch")
     d1, d2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
 
-    def jobs_of(action, group: str) -> tuple[list, int]:
-        """The rows `action` returns and the number of Spark jobs it ran."""
+    def jobs_of(df, group: str) -> tuple[list, int]:
+        """The rows of `df` and the number of Spark jobs reading them ran."""
         spark.sparkContext.setJobGroup(group, group)
         try:
-            rows = sorted(tuple(r) for r in action())
+            rows = rows_of(df)
         finally:
             spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
         return rows, len(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
 
     assert publish_staged(spark, store, table, [(d1, 1), (d2, 2)], "date date, n int", "r1") == 0
-    assert sorted(tuple(r) for r in store.read_version(table, 0).collect()) == [(1, d1), (2, d2)]
+    assert rows_of(store.read_version(table, 0)) == [(1, d1), (2, d2)]
     # read again: one job, the scan itself (a Delta scan used to list the version's files first)
     again = store.read_version(table, 0)
-    assert jobs_of(lambda: again.filter(F.col("date") == d2).collect(), "pruned") == ([(2, d2)], 1)
-    assert jobs_of(lambda: again.collect(), "whole") == ([(1, d1), (2, d2)], 1)
+    assert jobs_of(again.filter(F.col("date") == d2), "pruned") == ([(2, d2)], 1)
+    assert jobs_of(again, "whole") == ([(1, d1), (2, d2)], 1)
     shutil.rmtree(tmp_path / "data" / "gold" / "scratch")
     assert publish_staged(spark, store, table, [(d1, 7)], "date date, n int", "r2") == 0
-    assert sorted(tuple(r) for r in store.read_version(table, 0).collect()) == [(7, d1)]
+    assert rows_of(store.read_version(table, 0)) == [(7, d1)]
 
 
 def test_a_commit_overtaken_by_another_writer_is_refused(spark, tiny_cfg, tmp_path):
@@ -365,4 +369,4 @@ def test_a_commit_overtaken_by_another_writer_is_refused(spark, tiny_cfg, tmp_pa
     with pytest.raises(Exception, match="(?i)concurrent"):   # Delta's ConcurrentAppendException
         delta.finish_commit(spark, table, txn, "r2", adds, ("date",), replace)
     assert store.latest_version(table) == 1
-    assert sorted(tuple(r) for r in read_table(spark, table).collect()) == [(1, d1), (2, d2), (5, d1)]
+    assert rows_of(read_table(spark, table)) == [(1, d1), (2, d2), (5, d1)]
