@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse.config import Config, load_config
 from lakehouse.paths import DataPaths
-from lakehouse.spark import get_spark
+from lakehouse.spark import get_spark, stop_jvm
 from lakehouse.steps import JobContext, RunMode
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,6 +31,7 @@ def spark() -> SparkSession:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+    stop_jvm()      # the suite ends once its JVM has exited, not while it is still exiting
 
 
 @pytest.fixture(scope="session")
