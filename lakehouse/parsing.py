@@ -68,13 +68,25 @@ def parse_object(raw: Column, fields: tuple[str, ...]) -> Column:
     return F.from_json(raw, schema, JSON_OPTIONS)
 
 
+# What the regex `\s` is (Java's, without flags), and the line ends before which a final `$`
+# also matches: a value is blank by `^\s*$` only when empty or starting with one of them.
+WHITESPACE = " \t\n\x0b\f\r"
+_BLANK_STARTS = list(WHITESPACE + "\u0085\u2028\u2029")
+
+
 def blank_to_null(c: Column) -> Column:
-    """Rule 2's notion of missing: absent, JSON null, or empty/whitespace-only."""
-    return F.when(~c.rlike(r"^\s*$"), c)
+    """Rule 2's notion of missing: absent, JSON null, or empty/whitespace-only (`^\\s*$`).
+    The regex runs only on the rare value that starts with whitespace: a first-character test
+    needs no decoding of the value."""
+    blank = (c == "") | (F.substring(c, 1, 1).isin(_BLANK_STARTS) & c.rlike(r"^\s*$"))
+    return F.when(~blank, c)
 
 
 def trimmed(c: Column) -> Column:
-    return F.regexp_replace(c, r"^\s+|\s+$", "")
+    """Leading and trailing whitespace (`\\s`) removed. (The regex `^\\s+|\\s+$` would also
+    strip whitespace before a final U+0085/U+2028/U+2029; only enum and currency codes are
+    trimmed, and a value holding one of those is no code either way.)"""
+    return F.btrim(c, F.lit(WHITESPACE))
 
 
 def normalize_enum(c: Column) -> Column:
@@ -90,7 +102,9 @@ def parse_timestamp(c: Column) -> Column:
     """SPEC §6 timestamp grammar, calendar-checked; NULL when it does not parse."""
     zone_hhmm = F.regexp_replace(c, r"([+-][0-9]{2})([0-9]{2})$", "$1:$2")
     zone_full = F.regexp_replace(zone_hhmm, r"([+-][0-9]{2})$", "$1:00")
-    return F.when(c.rlike(_TS_GRAMMAR), zone_full.try_cast("timestamp"))
+    # a value ending in `Z` has no offset to rewrite: the rewrites only run for the others
+    return F.when(c.rlike(_TS_GRAMMAR), F.when(c.endswith("Z"), c).otherwise(zone_full)
+                  .try_cast("timestamp"))
 
 
 def parse_money(c: Column) -> Column:

@@ -9,7 +9,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from lakehouse.parsing import parse_fields, parse_timestamp
+from lakehouse.parsing import blank_to_null, parse_fields, parse_timestamp, trimmed
 from spark_jobs import bronze_to_silver_orders as orders_job
 from spark_jobs import bronze_to_silver_payments as payments_job
 from spark_jobs import bronze_to_silver_users as users_job
@@ -106,6 +106,26 @@ def test_only_one_strict_json_object_is_an_object(spark, line, is_object):
 def test_timestamp_grammar(spark, text, expected):
     df = spark.createDataFrame([(text,)], "t string")
     assert df.select(parse_timestamp(F.col("t")).alias("ts")).first()["ts"] == expected
+
+
+@pytest.mark.parametrize("text, blank, trimmed_text", [
+    ("view", False, "view"),
+    ("", True, ""),
+    ("   ", True, ""),
+    (" \t\x0b\f\r\n", True, ""),                    # every character of the regex's \\s
+    ("\u2028", True, "\u2028"),                       # `^\\s*$`: `$` matches before a final line end
+    (" \u0085", True, "\u0085"),
+    ("\u2028 ", False, "\u2028"),                      # ... only a final one
+    ("\u00a0", False, "\u00a0"),                       # no-break space is not \\s
+    ("\x0b View\f", False, "View"),
+    ("a b ", False, "a b"),
+    (None, None, None),
+])
+def test_blank_and_trim_follow_the_regex_whitespace_class(spark, text, blank, trimmed_text):
+    df = spark.createDataFrame([(text,)], "t string")
+    row = df.select(blank_to_null(F.col("t")).alias("b"), trimmed(F.col("t")).alias("t")).first()
+    assert (row["b"] is None) == (blank is None or blank)
+    assert row["t"] == trimmed_text
 
 
 # --- user_events ---------------------------------------------------------------------------
