@@ -1,8 +1,9 @@
 """Delta Lake through its own JVM API (py4j): reading a version of a table from its file list,
 and committing files already in the table's directory as one transaction.
 
-A published version never changes, so its file list (its AddFile actions) is read from the log
-once per SparkSession (`version_files`) and every later read of it plans over that list through
+A published version never changes, so its file list (its AddFile actions) is read once per
+SparkSession (`version_files`: from the version's checksum file when it holds the list, else
+from the log) and every later read of it plans over that list through
 Delta's `DeltaLog.createDataFrame`, partition filters pruning it on the driver; a plain Delta read
 lists the version's files again with a Spark job for every query that scans it.
 """
@@ -57,10 +58,25 @@ def version_files(spark: SparkSession, path: str, version: int):
             option = jvm.scala.Option
             delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
             snapshot = delta_log.getSnapshotAt(version, option.empty(), option.empty(), False)
-            files = snapshot.allFiles().collectAsList()
             entry["log"], entry["snapshot"] = delta_log, snapshot
-            entry["files"] = jvm.scala.jdk.javaapi.CollectionConverters.asScala(files).toList()
+            entry["files"] = checksum_files(snapshot)
+            if entry["files"] is None:      # no file list in the checksum: rebuild the state
+                files = snapshot.allFiles().collectAsList()
+                entry["files"] = jvm.scala.jdk.javaapi.CollectionConverters.asScala(files).toList()
     return entry["log"], entry["snapshot"], entry["files"]
+
+
+def checksum_files(snapshot):
+    """The version's AddFile actions as its checksum file (`<version>.crc`) holds them, or None.
+    Delta writes the table's whole file list into the checksum of every commit while the table
+    has fewer than `spark.databricks.delta.allFilesInCrc.thresholdNumFiles` files (set in
+    lakehouse/spark.py); reading it there costs no Spark job, where rebuilding the state from
+    the log costs two (a version without a checksum, e.g. after a crash right after its commit,
+    is rebuilt)."""
+    checksum = snapshot.checksumOpt()
+    if not checksum.isDefined() or not checksum.get().allFiles().isDefined():
+        return None
+    return checksum.get().allFiles().get().toList()
 
 
 def read_version(spark: SparkSession, path: str, version: int) -> DataFrame:

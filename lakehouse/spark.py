@@ -49,6 +49,11 @@ DELTA_SESSION = {
     # state took 9.9-12.2 s of a Delta overwrite with 50 tasks, 1.9-2.5 s with 2, 2.1-2.5 s with 1
     # (docs/benchmarks.md).
     "spark.databricks.delta.snapshotPartitions": "2",
+    # Every commit's checksum file holds the table's whole file list while it has fewer files
+    # than this (Delta's default: 50, about seven weeks of a daily-partitioned table), and a
+    # version is then listed from it without a Spark job (lakehouse/delta.py). 10,000 AddFiles
+    # make a checksum of about 2.5 MB.
+    "spark.databricks.delta.allFilesInCrc.thresholdNumFiles": "10000",
 }
 
 

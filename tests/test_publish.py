@@ -354,6 +354,34 @@ def test_a_version_is_listed_once_then_read_without_listing_jobs(spark, tiny_cfg
     assert rows_of(store.read_version(table, 0)) == [(7, d1)]
 
 
+def test_a_version_is_listed_from_its_checksum_without_a_job_or_rebuilt_without_one(spark, tiny_cfg,
+                                                                                   tmp_path):
+    """The file list of a version whose checksum file holds it is read from there (no Spark
+    job); a version without a checksum (lost in a crash after its commit) is rebuilt from the log."""
+    store = TableStore(spark, paths_for(tmp_path / "data", tiny_cfg))
+    d1, d2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
+
+    def listing_jobs(table: str, version: int) -> tuple[list[str], int]:
+        spark.sparkContext.setJobGroup("listing", "listing")
+        try:
+            files = delta.version_files(spark, table, version)[2]
+        finally:
+            spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+        jobs = len(spark.sparkContext.statusTracker().getJobIdsForGroup("listing"))
+        spark.sparkContext.cancelJobGroup("listing")
+        return sorted(files.apply(i).path().split("/")[0] for i in range(files.size())), jobs
+
+    with_checksum, without = store.paths.gold("scratch_a"), store.paths.gold("scratch_b")
+    for table in (with_checksum, without):
+        assert publish_staged(spark, store, table, [(d1, 1), (d2, 2)], "date date, n int", "r1") == 0
+    (tmp_path / "data" / "gold" / "scratch_b" / "_delta_log" / f"{0:020d}.crc").unlink()
+    spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()   # as a new session
+    assert listing_jobs(with_checksum, 0) == (["date=2026-01-01", "date=2026-01-02"], 0)
+    files, jobs = listing_jobs(without, 0)
+    assert files == ["date=2026-01-01", "date=2026-01-02"] and jobs > 0
+    assert rows_of(store.read_version(without, 0)) == [(1, d1), (2, d2)]
+
+
 def test_a_commit_overtaken_by_another_writer_is_refused(spark, tiny_cfg, tmp_path):
     """The publish reads the whole table it replaces files of (for Delta's conflict checks): a
     commit by another writer after its transaction started makes it fail, nothing lost."""
