@@ -118,14 +118,15 @@ def step_functions(args: argparse.Namespace, ctx: JobContext,
 
 
 def in_process_context(cfg: Config, paths: DataPaths, run_id: str, mode: RunMode,
-                       step_logs: Path) -> tuple[JobContext, SessionStarter]:
-    """The context every in-process step shares; the JVM starts in the background right away,
-    while the (pure Python) generator runs, and steps wait for it on first use. On a cluster the
-    project's code zip goes to the executors."""
+                       step_logs: Path, generating: bool) -> tuple[JobContext, SessionStarter]:
+    """The context every in-process step shares. When the run generates Bronze first, the JVM
+    starts in the background right away, while the (pure Python) generator runs; otherwise on
+    first use (a run with nothing to do starts none). On a cluster the project's code zip goes
+    to the executors."""
     from lakehouse.spark import SessionStarter     # deferred: planning alone never imports pyspark
     local = cfg.spark.master.startswith("local")
     py_files = [] if local else [build_code_zip(ROOT, CODE_PACKAGES, step_logs / "pipeline_code.zip")]
-    starter = SessionStarter(cfg.spark, f"{cfg.spark.app_name} {run_id}", py_files)
+    starter = SessionStarter(cfg.spark, f"{cfg.spark.app_name} {run_id}", py_files, background=generating)
     return JobContext(cfg, paths, run_id, starter.get, mode), starter
 
 
@@ -214,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.submit:
             ctx = JobContext(cfg, paths, data_run_id, None, mode)
         else:
-            ctx, starter = in_process_context(cfg, paths, data_run_id, mode, log_dir / run_id)
+            ctx, starter = in_process_context(cfg, paths, data_run_id, mode, log_dir / run_id,
+                                              "generate" in selected)
         o = cfg.orchestrator
         policy = RetryPolicy(o.max_retries, o.backoff_base_seconds, o.backoff_max_seconds)
         steps = step_functions(args, ctx, log_dir / run_id)

@@ -190,15 +190,23 @@ def stop_jvm(timeout_s: float = 60.0) -> None:
 
 class SessionStarter:
     """Starts the shared SparkSession in a background thread, so the JVM boots while the
-    (pure Python) generator runs; `get()` waits for it."""
+    (pure Python) generator runs (`background`; otherwise on the first `get()`); `get()` waits
+    for it."""
 
-    def __init__(self, cfg: SparkConfig, app_name: str | None = None, py_files: list[Path] = ()):
+    def __init__(self, cfg: SparkConfig, app_name: str | None = None, py_files: list[Path] = (),
+                 background: bool = True):
         self._cfg, self._app_name, self._py_files = cfg, app_name, list(py_files)
         self._result: list = []
         self._created = False       # whether this starter made the session (not an existing one)
-        self._used = False          # whether a step asked for it
         self._thread = threading.Thread(target=self._start, name="spark-session-starter", daemon=True)
-        self._thread.start()
+        self._lock = threading.Lock()
+        if background:
+            self._begin()
+
+    def _begin(self) -> None:
+        with self._lock:
+            if self._thread.ident is None:
+                self._thread.start()
 
     def _start(self) -> None:
         try:
@@ -212,10 +220,10 @@ class SessionStarter:
             self._result.append(exc)
 
     def stop(self) -> None:
-        """Stop the session if this starter made it and a step used it (an existing session,
-        such as a test suite's, is left alone), so its JVM's work is finished before the process
-        exits. A JVM no step asked for is not waited for: it ends with this process."""
-        if not self._used:
+        """Stop the session and its JVM if this starter made them (an existing session, such
+        as a test suite's, is left alone), also one no step asked for: its JVM's work is
+        finished, and the JVM gone, before the process exits."""
+        if self._thread.ident is None:           # never started
             return
         self._thread.join()
         if self._created and self._result and not isinstance(self._result[0], BaseException):
@@ -223,7 +231,7 @@ class SessionStarter:
             stop_jvm()
 
     def get(self):
-        self._used = True
+        self._begin()
         self._thread.join()
         if isinstance(self._result[0], BaseException):
             raise self._result[0]
