@@ -58,11 +58,11 @@ def version_files(spark: SparkSession, path: str, version: int):
             option = jvm.scala.Option
             delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
             snapshot = delta_log.getSnapshotAt(version, option.empty(), option.empty(), False)
-            entry["log"], entry["snapshot"] = delta_log, snapshot
-            entry["files"] = checksum_files(snapshot)
-            if entry["files"] is None:      # no file list in the checksum: rebuild the state
-                files = snapshot.allFiles().collectAsList()
-                entry["files"] = jvm.scala.jdk.javaapi.CollectionConverters.asScala(files).toList()
+            files = checksum_files(snapshot)
+            if files is None:               # no file list in the checksum: rebuild the state
+                collected = snapshot.allFiles().collectAsList()
+                files = jvm.scala.jdk.javaapi.CollectionConverters.asScala(collected).toList()
+            entry["log"], entry["snapshot"], entry["files"] = delta_log, snapshot, files
     return entry["log"], entry["snapshot"], entry["files"]
 
 
@@ -74,9 +74,8 @@ def checksum_files(snapshot):
     the log costs two (a version without a checksum, e.g. after a crash right after its commit,
     is rebuilt)."""
     checksum = snapshot.checksumOpt()
-    if not checksum.isDefined() or not checksum.get().allFiles().isDefined():
-        return None
-    return checksum.get().allFiles().get().toList()
+    files = checksum.get().allFiles() if checksum.isDefined() else None
+    return files.get().toList() if files is not None and files.isDefined() else None
 
 
 def read_version(spark: SparkSession, path: str, version: int) -> DataFrame:
