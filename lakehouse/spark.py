@@ -74,7 +74,8 @@ def delta_jar_conf(jar_cache: str) -> dict[str, str]:
     if all(j.is_file() for j in jars):
         return {"spark.jars": ",".join(str(j) for j in jars)}
     log.info("resolving %s into %s (once per machine)", delta_coordinates(), cache)
-    return {"spark.jars.packages": delta_coordinates(), "spark.jars.ivy": str(cache),
+    # Ivy puts the resolved jars into <spark.jars.ivy>/jars: where they are looked for above
+    return {"spark.jars.packages": delta_coordinates(), "spark.jars.ivy": str(cache.parent),
             "spark.jars.excludes": ",".join(DELTA_EXCLUDES)}
 
 

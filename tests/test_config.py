@@ -179,7 +179,11 @@ def test_only_this_sparks_delta_build_is_taken_from_the_jar_cache(tmp_path, monk
                  "io.delta_delta-spark_4.0_2.13-4.3.0.jar"):
         (jars / name).write_bytes(b"")
     # delta-storage missing: resolved (into the cache) rather than half loaded
-    assert delta_jar_conf(str(tmp_path))["spark.jars.packages"] == "io.delta:delta-spark_4.0_2.13:4.4.0"
+    resolving = delta_jar_conf(str(tmp_path))
+    assert resolving["spark.jars.packages"] == "io.delta:delta-spark_4.0_2.13:4.4.0"
+    # Ivy writes what it resolves to <spark.jars.ivy>/jars: the directory looked in above, so
+    # the next session loads the jars instead of resolving again
+    assert resolving["spark.jars.ivy"] == str(tmp_path)
     (jars / "io.delta_delta-storage-4.4.0.jar").write_bytes(b"")
     # after an upgrade the cache holds another Spark's build too: never both on the classpath
     assert delta_jar_conf(str(tmp_path)) == {"spark.jars": (
