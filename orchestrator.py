@@ -126,7 +126,8 @@ def in_process_context(cfg: Config, paths: DataPaths, run_id: str, mode: RunMode
     from lakehouse.spark import SessionStarter     # deferred: planning alone never imports pyspark
     local = cfg.spark.master.startswith("local")
     py_files = [] if local else [build_code_zip(ROOT, CODE_PACKAGES, step_logs / "pipeline_code.zip")]
-    starter = SessionStarter(cfg.spark, f"{cfg.spark.app_name} {run_id}", py_files, background=generating)
+    starter = SessionStarter(cfg.spark, f"{cfg.spark.app_name} {run_id}", py_files,
+                             background=generating, write_class_archive=True)
     return JobContext(cfg, paths, run_id, starter.get, mode), starter
 
 

@@ -120,6 +120,7 @@ class SparkConfig:
     shuffle_partitions: int = field(metadata=POSITIVE)
     driver_memory: str = field(metadata=MEMORY)
     jar_cache: str                   # where Delta Lake's jars are resolved to, once per machine
+    class_archive_dir: str           # where the driver JVM's class archive (CDS) is kept ("" = off)
     event_log_dir: str               # Spark event logs for the History Server ("" = off)
     conf: dict[str, str]
 

@@ -4,11 +4,18 @@ Delta Lake's jars are resolved once per machine by Spark's own package resolver 
 cache (`spark.jar_cache` in config.yaml), then every later session (and every spark-submit of
 --submit mode) loads them from there with `spark.jars`: no resolution on every start, and on a
 cluster `spark.jars` ships them to the executors.
+
+The same cache holds an archive of the driver JVM's classes (Java's class data sharing, CDS),
+written by the first pipeline run on a machine as its JVM exits; later JVMs map the classes
+from it instead of loading and verifying them from the jars again.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -119,6 +126,75 @@ def session_settings(cfg: SparkConfig) -> dict[str, str]:
     }
 
 
+# --- the driver JVM's class archive (CDS) ------------------------------------------------------
+# A run's JVM loads some 15,000 classes from pyspark's ~280 jars. `-XX:ArchiveClassesAtExit`
+# writes the classes a JVM loaded into an archive as it exits; `-XX:SharedArchiveFile` maps them
+# into later JVMs, which then skip reading, parsing and verifying them. Java checks that the
+# archive matches the JVM and its classpath, and runs without it otherwise.
+
+_pending_archive: list[tuple[Path, Path]] = []      # (being written, its final name)
+
+
+def java_executable() -> Path | None:
+    """The java that spark-submit starts: $JAVA_HOME/bin/java, else the one on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    return Path(java).resolve() if java and Path(java).exists() else None
+
+
+def launcher_conf_dir() -> Path:
+    """The directory spark-submit puts on the driver's classpath first."""
+    if os.environ.get("SPARK_CONF_DIR"):
+        return Path(os.environ["SPARK_CONF_DIR"])
+    return Path(os.environ.get("SPARK_HOME") or spark_home()) / "conf"
+
+
+def class_archive(cfg: SparkConfig) -> Path | None:
+    """This machine's class archive for this Java, this Spark and this classpath, or None when
+    none can be used: turned off (`spark.class_archive_dir` is ""), no java found, a path with a
+    space (JVM options are split on spaces), or a non-empty directory on the classpath (an
+    environment's own SPARK_CONF_DIR), which Java refuses to archive."""
+    if not cfg.class_archive_dir:
+        return None
+    java, conf_dir = java_executable(), launcher_conf_dir()
+    if java is None or (conf_dir.is_dir() and any(conf_dir.iterdir())):
+        return None
+    import pyspark
+    jars = sorted((e.name, e.stat().st_size) for e in os.scandir(spark_home() / "jars"))
+    identity = json.dumps([str(java), java.stat().st_mtime_ns, pyspark.__version__, str(conf_dir), jars])
+    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    path = Path(os.path.expanduser(cfg.class_archive_dir)).resolve() / f"classes-{key}.jsa"
+    return None if " " in str(path) else path
+
+
+def class_archive_option(cfg: SparkConfig, write: bool) -> str:
+    """The JVM option that maps this machine's class archive; with `write`, when there is none
+    yet, the one that writes it as the JVM exits (`stop_jvm` gives it its final name)."""
+    archive = class_archive(cfg)
+    if archive is None:
+        return ""
+    if archive.is_file():
+        return f"-XX:SharedArchiveFile={archive}"
+    if not write:
+        return ""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    pending = archive.with_name(f"{archive.name}.{os.getpid()}.tmp")
+    _pending_archive.append((pending, archive))
+    log.info("the JVM writes its class archive %s as it exits (once per machine)", archive)
+    return f"-XX:ArchiveClassesAtExit={pending}"
+
+
+def driver_java_options(cfg: SparkConfig, write_class_archive: bool) -> str:
+    """`spark.driver.extraJavaOptions` from config, plus the repo's log4j2 settings (unless the
+    environment names its own SPARK_CONF_DIR) and the class archive's option."""
+    options = [cfg.conf.get("spark.driver.extraJavaOptions", "")]
+    log4j = LOCAL_CONF_DIR / "log4j2.properties"
+    if not os.environ.get("SPARK_CONF_DIR") and log4j.is_file() and " " not in str(log4j):
+        options.append(f"-Dlog4j2.configurationFile={log4j.as_uri()}")
+    options.append(class_archive_option(cfg, write_class_archive))
+    return " ".join(o for o in options if o)
+
+
 def launched_conf() -> SparkConf:
     """The spark.* properties spark-submit passed to this driver (none outside spark-submit).
     Under spark-submit the JVM is already up (PYSPARK_GATEWAY_PORT); a SparkConf only sees its
@@ -130,16 +206,20 @@ def launched_conf() -> SparkConf:
     return SparkConf(loadDefaults=False)
 
 
-def get_spark(cfg: SparkConfig, app_name: str | None = None) -> SparkSession:
+def get_spark(cfg: SparkConfig, app_name: str | None = None,
+              write_class_archive: bool = False) -> SparkSession:
     """Return the active session or build one: UTC, ANSI on, Delta, settings from config.
 
     Under spark-submit its command line wins (the master, the driver memory, the jars, the event
     log directory): a setting is only taken from config when the command line did not set it.
+    A JVM this starts maps the machine's class archive, or with `write_class_archive` writes it
+    when there is none yet.
     """
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    if LOCAL_CONF_DIR.is_dir():
+    if LOCAL_CONF_DIR.is_dir() and " " in str(LOCAL_CONF_DIR):
+        # a path JVM options cannot carry: the log4j2 settings come from the classpath instead
         os.environ.setdefault("SPARK_CONF_DIR", str(LOCAL_CONF_DIR))
     launched = launched_conf()
     builder = SparkSession.builder.appName(app_name or cfg.app_name)
@@ -147,7 +227,10 @@ def get_spark(cfg: SparkConfig, app_name: str | None = None) -> SparkSession:
         builder = builder.master(cfg.master)
     if not launched.contains("spark.driver.memory"):
         builder = builder.config("spark.driver.memory", cfg.driver_memory)
-    for key, value in session_settings(cfg).items():
+    settings = session_settings(cfg)
+    if not launched.contains("spark.driver.extraJavaOptions"):
+        settings["spark.driver.extraJavaOptions"] = driver_java_options(cfg, write_class_archive)
+    for key, value in settings.items():
         if launched.contains(key) or (key.startswith("spark.jars") and launched.contains("spark.jars")):
             continue
         builder = builder.config(key, value)
@@ -184,9 +267,23 @@ def stop_jvm(timeout_s: float = 60.0) -> None:
     if proc.stdin is not None:
         proc.stdin.close()                      # the JVM exits when its stdin closes
     try:
-        proc.wait(timeout=timeout_s)
+        code = proc.wait(timeout=timeout_s)
     except Exception:                           # noqa: BLE001 - never fail a finished run here
         proc.kill()
+        code = None
+    finish_class_archive(code)
+
+
+def finish_class_archive(jvm_exit_code: int | None) -> None:
+    """Give a class archive the JVM wrote as it exited its final name, once the JVM has exited
+    cleanly (only then is it complete); else remove what it wrote."""
+    while _pending_archive:
+        pending, archive = _pending_archive.pop()
+        if jvm_exit_code == 0 and pending.is_file():
+            os.replace(pending, archive)
+            log.info("wrote the JVM's class archive %s", archive)
+        else:
+            pending.unlink(missing_ok=True)
 
 
 class SessionStarter:
@@ -195,8 +292,9 @@ class SessionStarter:
     for it."""
 
     def __init__(self, cfg: SparkConfig, app_name: str | None = None, py_files: list[Path] = (),
-                 background: bool = True):
+                 background: bool = True, write_class_archive: bool = False):
         self._cfg, self._app_name, self._py_files = cfg, app_name, list(py_files)
+        self._write_class_archive = write_class_archive
         self._result: list = []
         self._created = False       # whether this starter made the session (not an existing one)
         self._thread = threading.Thread(target=self._start, name="spark-session-starter", daemon=True)
@@ -213,7 +311,7 @@ class SessionStarter:
         try:
             from pyspark import SparkContext
             self._created = SparkContext._active_spark_context is None
-            spark = get_spark(self._cfg, self._app_name)
+            spark = get_spark(self._cfg, self._app_name, self._write_class_archive)
             for py_file in self._py_files:     # what executors on a cluster import
                 spark.sparkContext.addPyFile(str(py_file))
             self._result.append(spark)

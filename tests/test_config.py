@@ -188,3 +188,51 @@ def test_only_this_sparks_delta_build_is_taken_from_the_jar_cache(tmp_path, monk
     # after an upgrade the cache holds another Spark's build too: never both on the classpath
     assert delta_jar_conf(str(tmp_path)) == {"spark.jars": (
         f"{jars / 'io.delta_delta-spark_4.0_2.13-4.4.0.jar'},{jars / 'io.delta_delta-storage-4.4.0.jar'}")}
+
+
+def test_the_class_archive_is_written_once_then_mapped(tmp_path, monkeypatch):
+    import dataclasses
+
+    from lakehouse import spark as sessions
+    monkeypatch.delenv("SPARK_CONF_DIR", raising=False)
+    monkeypatch.setattr(sessions, "_pending_archive", [])
+    cfg = dataclasses.replace(load_config().spark, class_archive_dir=str(tmp_path / "jvm"))
+    archive = sessions.class_archive(cfg)
+    assert archive.parent == tmp_path / "jvm" and archive.name.startswith("classes-")
+    # no archive yet: a JVM that is not to write one starts without; the pipeline's writes it
+    assert sessions.class_archive_option(cfg, write=False) == ""
+    pending = archive.with_name(f"{archive.name}.{os.getpid()}.tmp")
+    assert sessions.class_archive_option(cfg, write=True) == f"-XX:ArchiveClassesAtExit={pending}"
+    pending.write_bytes(b"written as the JVM exited")
+    sessions.finish_class_archive(0)
+    assert archive.read_bytes() == b"written as the JVM exited" and not pending.exists()
+    # from then on every JVM maps it, and writes no other
+    assert sessions.class_archive_option(cfg, write=True) == f"-XX:SharedArchiveFile={archive}"
+    assert sessions.driver_java_options(cfg, write_class_archive=False).split() == [
+        *cfg.conf["spark.driver.extraJavaOptions"].split(),
+        f"-Dlog4j2.configurationFile={(REPO / 'conf' / 'log4j2.properties').as_uri()}",
+        f"-XX:SharedArchiveFile={archive}"]
+
+
+def test_a_class_archive_is_kept_only_from_a_clean_exit_and_only_where_java_can_use_it(tmp_path, monkeypatch):
+    import dataclasses
+
+    from lakehouse import spark as sessions
+    monkeypatch.delenv("SPARK_CONF_DIR", raising=False)
+    monkeypatch.setattr(sessions, "_pending_archive", [])
+    cfg = dataclasses.replace(load_config().spark, class_archive_dir=str(tmp_path / "jvm"))
+    archive = sessions.class_archive(cfg)
+    sessions.class_archive_option(cfg, write=True)
+    pending = archive.with_name(f"{archive.name}.{os.getpid()}.tmp")
+    pending.write_bytes(b"cut short")
+    sessions.finish_class_archive(None)         # the JVM was killed: what it wrote is removed
+    assert not pending.exists() and not archive.exists()
+    # off, or a non-empty directory on the classpath (which Java refuses to archive): none
+    assert sessions.class_archive(dataclasses.replace(cfg, class_archive_dir="")) is None
+    conf_dir = tmp_path / "spark-conf"
+    conf_dir.mkdir()
+    monkeypatch.setenv("SPARK_CONF_DIR", str(conf_dir))
+    assert sessions.class_archive(cfg) is not None      # an empty one is fine
+    (conf_dir / "spark-defaults.conf").write_text("spark.ui.enabled false\n")
+    assert sessions.class_archive(cfg) is None
+    assert sessions.driver_java_options(cfg, write_class_archive=True) == cfg.conf["spark.driver.extraJavaOptions"]

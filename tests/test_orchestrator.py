@@ -241,8 +241,15 @@ def test_a_step_waits_for_selected_steps_it_reaches_through_unselected_ones():
 
 def test_an_in_process_run_leaves_no_jvm_behind(tmp_path):
     """An in-process run stops the session it started and waits for its JVM: nothing of the
-    run's process group is left running once the run has returned."""
-    proc = subprocess.Popen([sys.executable, "orchestrator.py", "--profile", "tiny", "--data-root",
+    run's process group is left running once the run has returned. The first run on a machine
+    has its JVM write the class archive as it exits: complete once the run has returned."""
+    import yaml
+    raw = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
+    raw["spark"]["class_archive_dir"] = str(tmp_path / "jvm")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "orchestrator.py", "--config", str(config),
+                             "--profile", "tiny", "--data-root",
                              str(tmp_path / "data"), "--log-dir", str(tmp_path / "logs"),
                              "--only", "generate", "silver_payments", "dq_checks", "publish",
                              "--no-report"],
@@ -252,6 +259,9 @@ def test_an_in_process_run_leaves_no_jvm_behind(tmp_path):
     assert proc.returncode == 0, out
     assert "[4/4] publish ... ok" in out
     assert not group_alive(proc.pid)       # (an exited process not yet reaped does not count)
+    [archive] = (tmp_path / "jvm").iterdir()        # nothing half written left beside it
+    assert archive.name.startswith("classes-") and archive.suffix == ".jsa"
+    assert archive.stat().st_size > 10_000_000, archive.stat().st_size
     # A run with nothing to do leaves no JVM booting either. (Its output goes to a file: a pipe
     # would make the wait last until every process holding it had exited.)
     with open(tmp_path / "second.out", "w") as out_file:
