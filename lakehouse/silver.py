@@ -3,17 +3,19 @@
 Silver, its lineage and quarantine as the run's new versions (published by the run's publish
 step, after the gate).
 
-The table-specific part is each job's pure `transform(raw, ...)`: raw lines in, every line
-classified out, rule 7 over whatever lines it is given.
+The table-specific part is each job's pure `checked(raw, ...)`: raw lines in, every line typed
+and checked against rules 1-6 out; rule 7 (`lakehouse.validation.rank`) then ranks whatever
+checked rows it is given.
 
-An incremental or backfill run (docs/incremental.md) gives `transform` the pool a full refresh
-would rank for the keys it touches, and nothing else:
-- the lines of the ingest partitions it (re)processes;
-- for every key among their valid rows: the published survivor's line (from the lineage table);
+An incremental or backfill run (docs/incremental.md) ranks the pool a full refresh would rank
+for the keys it touches, and nothing else:
+- the lines of the ingest partitions it (re)processes, checked;
+- for every key among their valid rows: the published survivor, as it was checked when it was
+  published (its Silver row, with its line from the lineage table);
 - in a backfill, also every key whose published row or quarantined duplicate came from a
-  replaced partition, and those keys' quarantined duplicates (with their survivor gone, one of
-  them may win); the old rows of a replaced partition never enter the pool: its files are read
-  again instead.
+  replaced partition, and those keys' quarantined duplicates, checked again (with their
+  survivor gone, one of them may win); the old rows of a replaced partition never enter the
+  pool: its files are read again instead.
 Rule 7 then picks the same survivor as over all Bronze. Silver and lineage are staged as the
 date partitions that changed; quarantine as the rows to append (incremental) or whole
 (backfill); the Silver rows removed and added as the run's changes, from which Gold recomputes
@@ -31,16 +33,18 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.bronze import BronzeListing, read_lines
-from lakehouse.conform import literal_rows
-from lakehouse.contract import DUPLICATE, QUARANTINE_SCHEMA, TABLES, column_names, lineage_schema
+from lakehouse.conform import conform, literal_rows
+from lakehouse.contract import (DUPLICATE, QUARANTINE_SCHEMA, TABLES, classified_schema, column_names,
+                                lineage_schema)
 from lakehouse.incremental import FULL, NOTHING, IngestPlan, plan_run
 from lakehouse.publish import open_table, published_versions, recover
 from lakehouse.steps import JobContext, StepResult
 from lakehouse.tables import TableStore
+from lakehouse.validation import rank
 
 log = logging.getLogger(__name__)
 
-Transform = Callable[[DataFrame], DataFrame]
+Check = Callable[[DataFrame], DataFrame]        # raw lines -> checked rows (rules 1-6)
 RAW_COLUMNS = ("raw_record", "source_file", "ingest_date")      # a Bronze line and where it is
 
 
@@ -77,7 +81,7 @@ def quarantine_rows(classified: DataFrame) -> DataFrame:
     return classified.filter(F.col("reject_reason").isNotNull()).select(*columns)
 
 
-def stage_silver(ctx: JobContext, table: str, transform: Transform) -> StepResult:
+def stage_silver(ctx: JobContext, table: str, check: Check) -> StepResult:
     """Plan, read, classify and stage `table`'s Silver, lineage and quarantine versions."""
     plan = plan_table(ctx, table)
     log.info("silver %s", plan.describe())
@@ -86,9 +90,9 @@ def stage_silver(ctx: JobContext, table: str, transform: Transform) -> StepResul
     store = TableStore(ctx.spark, ctx.paths)
     lines = read_bronze(ctx, plan.listing)
     if plan.kind == FULL:
-        classified, changes = transform(lines).persist(StorageLevel.MEMORY_AND_DISK), None
+        classified, changes = rank(check(lines), TABLES[table]).persist(StorageLevel.MEMORY_AND_DISK), None
     else:
-        classified, changes = _pool_classified(ctx, store, table, plan, lines, transform)
+        classified, changes = _pool_classified(ctx, store, table, plan, lines, check)
     started = time.perf_counter()
     try:
         read = F.col("ingest_date").isin(plan.read_dates)      # the lines read from Bronze
@@ -129,29 +133,28 @@ def _lines_per_date(counts) -> dict[dt.date, int]:
 
 
 def _pool_classified(ctx: JobContext, store: TableStore, table: str, plan: IngestPlan,
-                     lines: DataFrame, transform: Transform) -> tuple[DataFrame, dict]:
-    """Classify the new lines together with what they can collide with (module docstring).
+                     lines: DataFrame, check: Check) -> tuple[DataFrame, dict]:
+    """Rank the new lines together with what they can collide with (module docstring).
     Returns the classified pool and what the staging needs to know about the published rows."""
     spec = TABLES[table]
-    key = spec.key
+    key, date_column = spec.key, spec.date_column
     silver, lineage, quarantine = (open_table(store, p) for p in _outputs(ctx, table))
     redo = F.col("ingest_date").isin(plan.reprocessed)
-    # The key set is cut from its plan (localCheckpoint) before it feeds another transform:
-    # the analyzer re-walks a whole plan on every DataFrame call, and a transform nested in
-    # another made that the main cost of a small run.
-    new = transform(lines)
-    valid = F.col("reject_reason").isNull() | (F.col("reject_reason") == DUPLICATE)
-    keys = new.filter(valid).select(key).union(lineage.filter(redo).select(key))
-    pool = lines
+    passed = F.col("reject_reason").isNull()
+    # Checked once, and cut from its plan (localCheckpoint) before it feeds the pool: the
+    # analyzer re-walks a whole plan on every DataFrame call, and a transform nested in another
+    # made that the main cost of a small run.
+    new = check(lines).localCheckpoint()
+    keys = new.filter(passed).select(key).union(lineage.filter(redo).select(key))
+    pool = new
     if plan.replaced:
         # A backfill may remove a key's survivor: its quarantined duplicates compete again.
-        duplicates = quarantine.filter(F.col("reject_reason") == DUPLICATE).select(*RAW_COLUMNS)
-        keyed_duplicates = transform(duplicates).select(*RAW_COLUMNS, key).localCheckpoint()
-        keys = keys.union(keyed_duplicates.filter(redo).select(key)).distinct().localCheckpoint()
-        pool = pool.union(keyed_duplicates.filter(~redo).join(keys, key, "left_semi")
-                          .select(*RAW_COLUMNS))
+        duplicates = check(quarantine.filter(F.col("reject_reason") == DUPLICATE)
+                           .select(*RAW_COLUMNS)).localCheckpoint()
+        keys = keys.union(duplicates.filter(redo).select(key)).distinct().localCheckpoint()
+        pool = pool.unionByName(duplicates.filter(~redo).join(keys, key, "left_semi"))
         kept_quarantine = (quarantine.filter(~redo & (F.col("reject_reason") != DUPLICATE))
-                           .unionByName(keyed_duplicates.filter(~redo).join(keys, key, "left_anti")
+                           .unionByName(duplicates.filter(~redo).join(keys, key, "left_anti")
                                         .withColumn("reject_reason", F.lit(DUPLICATE))
                                         .select(*column_names(QUARANTINE_SCHEMA))))
     else:
@@ -159,17 +162,21 @@ def _pool_classified(ctx: JobContext, store: TableStore, table: str, plan: Inges
         # it can never win; quarantine only grows (appended).
         keys = keys.distinct().localCheckpoint()
         kept_quarantine = None
-    # The published survivors of those keys: found on the key and date columns first, so the
-    # raw lines are read from their date partitions only.
-    date_column = spec.date_column
+    # The published survivors of those keys, as they were checked: their Silver rows with their
+    # lines from the lineage table. Found on the key and date columns first, so that both are
+    # read from those date partitions only.
     displaced_dates = sorted(r[0] for r in lineage.select(key, date_column).join(keys, key, "left_semi")
                              .select(date_column).distinct().collect())
-    survivors = lineage.filter(F.col(date_column).isin(displaced_dates)).join(keys, key, "left_semi")
-    pool = pool.union(survivors.filter(~redo).select(*RAW_COLUMNS))
+    in_dates = F.col(date_column).isin(displaced_dates)
+    survivor_lines = (lineage.filter(in_dates & ~redo).join(keys, key, "left_semi")
+                      .select(key, *RAW_COLUMNS))
+    survivors = (silver.filter(in_dates).join(survivor_lines, key)
+                 .withColumn("reject_reason", F.lit(None).cast("string")))
+    pool = pool.unionByName(conform(survivors, classified_schema(table)))
     published = {"silver": silver, "lineage": lineage, "keys": keys,
                  "displaced_dates": displaced_dates,
                  "quarantine": kept_quarantine, "versions": published_versions(store)}
-    return transform(pool).persist(StorageLevel.MEMORY_AND_DISK), published
+    return rank(pool, spec).persist(StorageLevel.MEMORY_AND_DISK), published
 
 
 def _stage(ctx: JobContext, store: TableStore, table: str, plan: IngestPlan, classified: DataFrame,

@@ -3,8 +3,9 @@
 A rule is (reject_reason, predicate) where the predicate is TRUE for a row that passes. A row's
 `reject_reason` is the first rule it fails, in list order (a NULL predicate fails). The engine
 opens every table's list with rules 1 and 2 (`malformed_json`, `missing_required_field`), takes
-rules 3-6 from the table's spec, and applies rule 7, `duplicate`, after, among the rows that
-passed everything else.
+rules 3-6 from the table's spec (`check`), and applies rule 7, `duplicate`, after, among the rows
+that passed everything else (`rank`): a row is checked once, and ranked among whatever rows it
+can collide with.
 """
 from __future__ import annotations
 
@@ -40,18 +41,23 @@ def first_failure(rules: Sequence[RuleSql]) -> Column:
     return reason if reason is not None else F.lit(None).cast("string")
 
 
-def classify(typed: DataFrame, spec: TableSpec, enums: Enums) -> DataFrame:
-    """Add `reject_reason`: the first failing rule, else `duplicate` for all but one row per key.
+def check(typed: DataFrame, spec: TableSpec, enums: Enums) -> DataFrame:
+    """Add `reject_reason`: the first of rules 1-6 a row fails, NULL when it passes them all."""
+    return typed.withColumn("reject_reason", first_failure(rules_for(spec, enums)))
+
+
+def rank(checked: DataFrame, spec: TableSpec) -> DataFrame:
+    """Rule 7 over checked rows: among those that passed rules 1-6, all but one per key become
+    `duplicate`.
 
     The survivor per key is the greatest by the spec's `survivor_order` (e.g. latest
     `updated_at`), ties broken by the greatest raw line in UTF-8 byte order (Spark compares
     strings by their bytes).
     """
-    checked = typed.withColumn("reject_reason", first_failure(rules_for(spec, enums)))
     is_valid = F.col("reject_reason").isNull()
     survivor_order = Window.partitionBy(F.when(is_valid, F.col(spec.key))).orderBy(
         *[F.col(c).desc() for c in spec.survivor_order], F.col("raw_record").desc())
-    rank = F.when(is_valid, F.row_number().over(survivor_order))
+    position = F.when(is_valid, F.row_number().over(survivor_order))
     return checked.withColumn(
         "reject_reason",
-        F.when(is_valid & (rank > 1), F.lit(DUPLICATE)).otherwise(F.col("reject_reason")))
+        F.when(is_valid & (position > 1), F.lit(DUPLICATE)).otherwise(F.col("reject_reason")))

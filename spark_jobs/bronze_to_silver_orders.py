@@ -18,13 +18,14 @@ from lakehouse.parsing import (carried_columns, normalize_currency, normalize_en
                                parse_money, parse_timestamp, to_usd)
 from lakehouse.silver import stage_silver
 from lakehouse.steps import JobContext, StepResult
-from lakehouse.validation import classify
+from lakehouse.validation import check, rank
 
 SPEC = TABLES[ORDERS]
 
 
-def transform(raw: DataFrame, enums: Enums, fx_rates: dict[str, Decimal]) -> DataFrame:
-    """Raw lines -> typed orders with `reject_reason`; all but the latest version are duplicates."""
+def checked(raw: DataFrame, enums: Enums, fx_rates: dict[str, Decimal]) -> DataFrame:
+    """Raw lines (raw_record, source_file, ingest_date) -> typed rows with the first of rules 1-6
+    they break as `reject_reason` (rule 7 ranks them after: `transform`)."""
     r = parse_fields(raw, SPEC.raw_fields)
     order_ts = parse_timestamp(F.col("r_order_ts"))
     total_amount = parse_money(F.col("r_total_amount"))
@@ -46,12 +47,17 @@ def transform(raw: DataFrame, enums: Enums, fx_rates: dict[str, Decimal]) -> Dat
         F.to_date(order_ts).alias("order_date"),
     )
     # the parser's helper columns (r_*, is_object) end here: drop_extra
-    return conform(classify(typed, SPEC, enums), classified_schema(ORDERS), drop_extra=True)
+    return conform(check(typed, SPEC, enums), classified_schema(ORDERS), drop_extra=True)
+
+
+def transform(raw: DataFrame, enums: Enums, fx_rates: dict[str, Decimal]) -> DataFrame:
+    """Raw lines -> typed orders with `reject_reason`; all but the latest version are duplicates."""
+    return rank(checked(raw, enums, fx_rates), SPEC)
 
 
 def run(ctx: JobContext) -> StepResult:
-    # extract (the Bronze partitions this run reads) -> transform -> load (staged)
-    return stage_silver(ctx, ORDERS, lambda raw: transform(raw, ctx.cfg.enums, ctx.cfg.fx_rates_to_usd))
+    # extract (the Bronze partitions this run reads) -> check -> rank -> load (staged)
+    return stage_silver(ctx, ORDERS, lambda raw: checked(raw, ctx.cfg.enums, ctx.cfg.fx_rates_to_usd))
 
 
 def main(argv=None) -> int:

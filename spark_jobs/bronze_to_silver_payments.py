@@ -18,13 +18,14 @@ from lakehouse.parsing import (carried_columns, normalize_currency, normalize_en
                                parse_money, parse_timestamp, to_usd)
 from lakehouse.silver import stage_silver
 from lakehouse.steps import JobContext, StepResult
-from lakehouse.validation import classify
+from lakehouse.validation import check, rank
 
 SPEC = TABLES[PAYMENTS]
 
 
-def transform(raw: DataFrame, enums: Enums, fx_rates: dict[str, Decimal]) -> DataFrame:
-    """Raw lines -> typed payments with `reject_reason`."""
+def checked(raw: DataFrame, enums: Enums, fx_rates: dict[str, Decimal]) -> DataFrame:
+    """Raw lines (raw_record, source_file, ingest_date) -> typed rows with the first of rules 1-6
+    they break as `reject_reason` (rule 7 ranks them after: `transform`)."""
     r = parse_fields(raw, SPEC.raw_fields)
     payment_ts = parse_timestamp(F.col("r_payment_ts"))
     amount = parse_money(F.col("r_amount"))
@@ -42,12 +43,17 @@ def transform(raw: DataFrame, enums: Enums, fx_rates: dict[str, Decimal]) -> Dat
         F.to_date(payment_ts).alias("payment_date"),
     )
     # the parser's helper columns (r_*, is_object) end here: drop_extra
-    return conform(classify(typed, SPEC, enums), classified_schema(PAYMENTS), drop_extra=True)
+    return conform(check(typed, SPEC, enums), classified_schema(PAYMENTS), drop_extra=True)
+
+
+def transform(raw: DataFrame, enums: Enums, fx_rates: dict[str, Decimal]) -> DataFrame:
+    """Raw lines -> typed payments with `reject_reason`."""
+    return rank(checked(raw, enums, fx_rates), SPEC)
 
 
 def run(ctx: JobContext) -> StepResult:
-    # extract (the Bronze partitions this run reads) -> transform -> load (staged)
-    return stage_silver(ctx, PAYMENTS, lambda raw: transform(raw, ctx.cfg.enums, ctx.cfg.fx_rates_to_usd))
+    # extract (the Bronze partitions this run reads) -> check -> rank -> load (staged)
+    return stage_silver(ctx, PAYMENTS, lambda raw: checked(raw, ctx.cfg.enums, ctx.cfg.fx_rates_to_usd))
 
 
 def main(argv=None) -> int:

@@ -16,13 +16,14 @@ from lakehouse.contract import classified_schema, TABLES, USER_EVENTS
 from lakehouse.parsing import carried_columns, normalize_enum, parse_fields, parse_money, parse_timestamp
 from lakehouse.silver import stage_silver
 from lakehouse.steps import JobContext, StepResult
-from lakehouse.validation import classify
+from lakehouse.validation import check, rank
 
 SPEC = TABLES[USER_EVENTS]
 
 
-def transform(raw: DataFrame, enums: Enums, pii_salt: str) -> DataFrame:
-    """Raw lines (raw_record, source_file, ingest_date) -> typed rows with `reject_reason`."""
+def checked(raw: DataFrame, enums: Enums, pii_salt: str) -> DataFrame:
+    """Raw lines (raw_record, source_file, ingest_date) -> typed rows with the first of rules 1-6
+    they break as `reject_reason` (rule 7 ranks them after: `transform`)."""
     r = parse_fields(raw, SPEC.raw_fields)
     event_type = normalize_enum(F.col("r_event_type"))
     event_ts = parse_timestamp(F.col("r_event_ts"))
@@ -45,12 +46,17 @@ def transform(raw: DataFrame, enums: Enums, pii_salt: str) -> DataFrame:
         F.to_date(event_ts).alias("event_date"),
     )
     # the parser's helper columns (r_*, is_object) end here: drop_extra
-    return conform(classify(typed, SPEC, enums), classified_schema(USER_EVENTS), drop_extra=True)
+    return conform(check(typed, SPEC, enums), classified_schema(USER_EVENTS), drop_extra=True)
+
+
+def transform(raw: DataFrame, enums: Enums, pii_salt: str) -> DataFrame:
+    """Raw lines (raw_record, source_file, ingest_date) -> typed rows with `reject_reason`."""
+    return rank(checked(raw, enums, pii_salt), SPEC)
 
 
 def run(ctx: JobContext) -> StepResult:
-    # extract (the Bronze partitions this run reads) -> transform -> load (staged)
-    return stage_silver(ctx, USER_EVENTS, lambda raw: transform(raw, ctx.cfg.enums, ctx.cfg.pii_salt))
+    # extract (the Bronze partitions this run reads) -> check -> rank -> load (staged)
+    return stage_silver(ctx, USER_EVENTS, lambda raw: checked(raw, ctx.cfg.enums, ctx.cfg.pii_salt))
 
 
 def main(argv=None) -> int:
