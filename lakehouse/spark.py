@@ -133,6 +133,7 @@ def session_settings(cfg: SparkConfig) -> dict[str, str]:
 # archive matches the JVM and its classpath, and runs without it otherwise.
 
 _pending_archive: list[tuple[Path, Path]] = []      # (being written, its final name)
+QUIET_ARCHIVING = "-Xlog:cds=off,cds+dynamic=off"
 
 
 def java_executable() -> Path | None:
@@ -181,7 +182,9 @@ def class_archive_option(cfg: SparkConfig, write: bool) -> str:
     pending = archive.with_name(f"{archive.name}.{os.getpid()}.tmp")
     _pending_archive.append((pending, archive))
     log.info("the JVM writes its class archive %s as it exits (once per machine)", archive)
-    return f"-XX:ArchiveClassesAtExit={pending}"
+    # Writing it, the JVM prints a warning to stdout for each class it cannot archive (some
+    # 2,000: signed jars, generated classes): the console would end in them.
+    return f"-XX:ArchiveClassesAtExit={pending} {QUIET_ARCHIVING}"
 
 
 def driver_java_options(cfg: SparkConfig, write_class_archive: bool) -> str:

@@ -258,6 +258,7 @@ def test_an_in_process_run_leaves_no_jvm_behind(tmp_path):
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
     assert "[4/4] publish ... ok" in out
+    assert "[cds]" not in out              # writing the archive prints no warning per class
     assert not group_alive(proc.pid)       # (an exited process not yet reaped does not count)
     [archive] = (tmp_path / "jvm").iterdir()        # nothing half written left beside it
     assert archive.name.startswith("classes-") and archive.suffix == ".jsa"
