@@ -145,13 +145,16 @@ def _pool_classified(ctx: JobContext, store: TableStore, table: str, plan: Inges
     # analyzer re-walks a whole plan on every DataFrame call, and a transform nested in another
     # made that the main cost of a small run.
     new = check(lines).localCheckpoint()
-    keys = new.filter(passed).select(key).union(lineage.filter(redo).select(key))
+    keys = new.filter(passed).select(key)
     pool = new
     if plan.replaced:
-        # A backfill may remove a key's survivor: its quarantined duplicates compete again.
+        # A backfill re-ranks every key published from a replaced partition, and may remove a
+        # key's survivor: its quarantined duplicates compete again. (An incremental run reads
+        # unpublished partitions only: no published row comes from them.)
         duplicates = check(quarantine.filter(F.col("reject_reason") == DUPLICATE)
                            .select(*RAW_COLUMNS)).localCheckpoint()
-        keys = keys.union(duplicates.filter(redo).select(key)).distinct().localCheckpoint()
+        keys = (keys.union(lineage.filter(redo).select(key)).union(duplicates.filter(redo).select(key))
+                .distinct().localCheckpoint())
         pool = pool.unionByName(duplicates.filter(~redo).join(keys, key, "left_semi"))
         kept_quarantine = (quarantine.filter(~redo & (F.col("reject_reason") != DUPLICATE))
                            .unionByName(duplicates.filter(~redo).join(keys, key, "left_anti")
