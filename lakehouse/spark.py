@@ -11,11 +11,13 @@ from it instead of loading and verifying them from the jars again.
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
 import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -267,14 +269,61 @@ def stop_jvm(timeout_s: float = 60.0) -> None:
         return
     gateway.shutdown()
     SparkContext._gateway = SparkContext._jvm = None
+    finish_class_archive(end_process(proc, timeout_s))
+
+
+def end_process(proc, timeout_s: float) -> int | None:
+    """Close a process's stdin (a JVM pyspark launched exits then), wait for it (killed after
+    `timeout_s`) and return its exit code (None when killed).
+
+    spark-submit's shell leaves a finished subshell behind as the JVM's child, which the JVM
+    never waits for: adopted as the JVM exits, such children are reaped here instead of lingering
+    as zombies until init gets to them."""
+    orphans = _children(proc.pid) if _adopt_orphans(True) else []
     if proc.stdin is not None:
-        proc.stdin.close()                      # the JVM exits when its stdin closes
+        proc.stdin.close()
     try:
         code = proc.wait(timeout=timeout_s)
     except Exception:                           # noqa: BLE001 - never fail a finished run here
         proc.kill()
+        proc.wait()
         code = None
-    finish_class_archive(code)
+    finally:
+        _adopt_orphans(False)
+    for pid in orphans:
+        try:
+            os.waitpid(pid, os.WNOHANG)         # reaped if it has exited; else left running
+        except ChildProcessError:               # reaped by someone else, or never adopted
+            pass
+    return code
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _adopt_orphans(adopt: bool) -> bool:
+    """Make this process the one its orphaned descendants are reparented to (Linux only)."""
+    if sys.platform != "linux":
+        return False
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, int(adopt), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of a process's children (Linux /proc; none where it cannot be read)."""
+    children = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+    for task in tasks:
+        try:
+            children += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:                         # a thread that has ended meanwhile
+            pass
+    return children
 
 
 def finish_class_archive(jvm_exit_code: int | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -237,3 +238,26 @@ def test_a_class_archive_is_kept_only_from_a_clean_exit_and_only_where_java_can_
     (conf_dir / "spark-defaults.conf").write_text("spark.ui.enabled false\n")
     assert sessions.class_archive(cfg) is None
     assert sessions.driver_java_options(cfg, write_class_archive=True) == cfg.conf["spark.driver.extraJavaOptions"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="child subreapers are a Linux feature")
+def test_ending_the_jvm_reaps_the_finished_children_it_never_waited_for():
+    """Like spark-submit's shell, the process leaves a finished child behind and then execs the
+    long-running program, which never waits for it: once the process has ended, that child is
+    reaped too, not left as a zombie for init (which may take its time) to collect."""
+    from lakehouse import spark as sessions
+    proc = subprocess.Popen(["bash", "-c", "(exit 0) & exec cat > /dev/null"],
+                            stdin=subprocess.PIPE)
+    for _ in range(100):                        # until the finished child shows as a zombie
+        children = sessions._children(proc.pid)
+        if children and _state(children[0]) == "Z":
+            break
+        time.sleep(0.05)
+    [child] = children
+    assert sessions.end_process(proc, timeout_s=10) == 0    # `cat` ends as its stdin closes
+    assert not Path(f"/proc/{child}").exists()              # reaped, not a zombie any more
+
+
+def _state(pid: int) -> str:
+    """A process's state letter (R, S, Z, ...) from /proc/<pid>/stat."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
