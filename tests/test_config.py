@@ -242,11 +242,11 @@ def test_a_class_archive_is_kept_only_from_a_clean_exit_and_only_where_java_can_
 
 @pytest.mark.skipif(sys.platform != "linux", reason="child subreapers are a Linux feature")
 def test_ending_the_jvm_reaps_the_finished_children_it_never_waited_for():
-    """Like spark-submit's shell, the process leaves a finished child behind and then execs the
+    """Like spark-submit's shell, the process starts a child and then execs the
     long-running program, which never waits for it: once the process has ended, that child is
     reaped too, not left as a zombie for init (which may take its time) to collect."""
     from lakehouse import spark as sessions
-    proc = subprocess.Popen(["bash", "-c", "(exit 0) & exec cat > /dev/null"],
+    proc = subprocess.Popen(["bash", "-c", "(sleep 0.2) & exec cat > /dev/null"],
                             stdin=subprocess.PIPE)
     for _ in range(100):                        # until the finished child shows as a zombie
         children = sessions._children(proc.pid)
