@@ -21,6 +21,7 @@ import sys
 import threading
 from pathlib import Path
 
+import psutil
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
@@ -312,18 +313,11 @@ def _adopt_orphans(adopt: bool) -> bool:
 
 
 def _children(pid: int) -> list[int]:
-    """The pids of a process's children (Linux /proc; none where it cannot be read)."""
-    children = []
+    """The pids of a process's children (none once it has gone)."""
     try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
+        return [child.pid for child in psutil.Process(pid).children()]
+    except psutil.Error:
         return []
-    for task in tasks:
-        try:
-            children += [int(child) for child in (task / "children").read_text().split()]
-        except OSError:                         # a thread that has ended meanwhile
-            pass
-    return children
 
 
 def finish_class_archive(jvm_exit_code: int | None) -> None:

@@ -8,6 +8,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -249,15 +250,10 @@ def test_ending_the_jvm_reaps_the_finished_children_it_never_waited_for():
     proc = subprocess.Popen(["bash", "-c", "(sleep 0.2) & exec cat > /dev/null"],
                             stdin=subprocess.PIPE)
     for _ in range(100):                        # until the finished child shows as a zombie
-        children = sessions._children(proc.pid)
-        if children and _state(children[0]) == "Z":
+        children = psutil.Process(proc.pid).children()
+        if children and children[0].status() == psutil.STATUS_ZOMBIE:
             break
         time.sleep(0.05)
     [child] = children
     assert sessions.end_process(proc, timeout_s=10) == 0    # `cat` ends as its stdin closes
-    assert not Path(f"/proc/{child}").exists()              # reaped, not a zombie any more
-
-
-def _state(pid: int) -> str:
-    """A process's state letter (R, S, Z, ...) from /proc/<pid>/stat."""
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    assert not psutil.pid_exists(child.pid)                 # reaped, not a zombie any more
