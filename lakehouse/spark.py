@@ -122,6 +122,10 @@ def session_settings(cfg: SparkConfig) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.scheduler.mode": "FAIR",   # steps run side by side share the cores fairly
         "spark.sql.sources.partitionColumnTypeInference.enabled": "true",
+        # A Silver step caches its classified rows for the four reads that follow: building a
+        # compressed cache (each column's compressibility measured row by row) took more CPU
+        # than the reads save; uncompressed it is ~10% larger (docs/benchmarks.md).
+        "spark.sql.inMemoryColumnarStorage.compressed": "false",
         **DELTA_SESSION,
         **delta_jar_conf(cfg.jar_cache),
         **event_log_settings(cfg),
@@ -242,7 +246,32 @@ def get_spark(cfg: SparkConfig, app_name: str | None = None,
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    warm_up(spark)
     return spark
+
+
+# Classes whose static initializer is slow, single-threaded and paid once per JVM whatever the
+# data size, or else inside the first task that needs them (and every task that needs them
+# meanwhile waits): `lower`/`upper` under Spark's ICU case mappings build a table over all
+# Unicode code points, about 1.3 s (docs/benchmarks.md).
+WARM_UP_CLASSES = ("org.apache.spark.sql.catalyst.util.CollationAwareUTF8String",)
+
+
+def warm_up(spark: SparkSession) -> threading.Thread:
+    """Initialize WARM_UP_CLASSES in the driver JVM from a background thread, while the run
+    plans its first queries (a core is mostly idle then)."""
+    jvm = spark.sparkContext._jvm
+
+    def load() -> None:
+        try:
+            for name in WARM_UP_CLASSES:
+                jvm.java.lang.Class.forName(name)
+        except Exception as exc:        # only a head start: a task initializes them anyway
+            log.debug("JVM warm-up skipped: %s", exc)
+
+    thread = threading.Thread(target=load, name="jvm-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def main(argv: list[str] | None = None) -> int:

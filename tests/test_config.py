@@ -257,3 +257,14 @@ def test_ending_the_jvm_reaps_the_finished_children_it_never_waited_for():
     [child] = children
     assert sessions.end_process(proc, timeout_s=10) == 0    # `cat` ends as its stdin closes
     assert not psutil.pid_exists(child.pid)                 # reaped, not a zombie any more
+
+
+def test_the_jvm_warm_up_names_classes_this_spark_has(spark):
+    """A class Spark renamed would make the warm-up a silent no-op (it only logs at debug)."""
+    from lakehouse.spark import WARM_UP_CLASSES, warm_up
+    jvm = spark.sparkContext._jvm
+    assert [jvm.java.lang.Class.forName(name).getName() for name in WARM_UP_CLASSES] == [
+        "org.apache.spark.sql.catalyst.util.CollationAwareUTF8String"]
+    thread = warm_up(spark)
+    thread.join(timeout=60)
+    assert not thread.is_alive()
