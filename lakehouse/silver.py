@@ -195,12 +195,17 @@ def _stage(ctx: JobContext, store: TableStore, table: str, plan: IngestPlan, cla
     survivors, survivor_lineage = silver_rows(classified, table), lineage_rows(classified, table)
     quarantined = quarantine_rows(classified)
     partition_by = (date_column,)
+    # columns with a different value in every row (rule 7 leaves one valid row per key)
+    distinct = {silver_path: (key,), lineage_path: (key, "raw_record"),
+                quarantine_path: ("raw_record",)}
+
+    def write(df: DataFrame, path: str, by: tuple[str, ...] = partition_by, **kwargs) -> None:
+        store.write_staged(df, path, ctx.run_id, by, distinct=distinct[path], **kwargs)
+
     if published is None:
-        store.write_staged(survivors.repartition(date_column), silver_path, ctx.run_id,
-                           partition_by, ingest=ingest)
-        store.write_staged(survivor_lineage.repartition(date_column), lineage_path, ctx.run_id,
-                           partition_by)
-        store.write_staged(quarantined.coalesce(1), quarantine_path, ctx.run_id)
+        write(survivors.repartition(date_column), silver_path, ingest=ingest)
+        write(survivor_lineage.repartition(date_column), lineage_path)
+        write(quarantined.coalesce(1), quarantine_path, ())
         return
     keys = published["keys"]
     # the published survivors of the re-ranked keys leave their date partitions
@@ -220,17 +225,15 @@ def _stage(ctx: JobContext, store: TableStore, table: str, plan: IngestPlan, cla
      .unionByName(survivors.withColumn("_change", F.lit("added")))
      .coalesce(1).write.mode("overwrite").parquet(ctx.paths.changes(table, ctx.run_id)))
     kept = published["silver"].filter(in_dates).join(keys, key, "left_anti")
-    store.write_staged(kept.unionByName(survivors).repartition(date_column), silver_path,
-                       ctx.run_id, partition_by, replace(silver_path), ingest=ingest)
+    write(kept.unionByName(survivors).repartition(date_column), silver_path,
+          replace=replace(silver_path), ingest=ingest)
     kept_lineage = published["lineage"].filter(in_dates).join(keys, key, "left_anti")
-    store.write_staged(kept_lineage.unionByName(survivor_lineage).repartition(date_column),
-                       lineage_path, ctx.run_id, partition_by, replace(lineage_path))
+    write(kept_lineage.unionByName(survivor_lineage).repartition(date_column), lineage_path,
+          replace=replace(lineage_path))
     if published["quarantine"] is None:       # appended to the published table
-        store.write_staged(quarantined.coalesce(1), quarantine_path, ctx.run_id,
-                           replace=append(quarantine_path))
+        write(quarantined.coalesce(1), quarantine_path, (), replace=append(quarantine_path))
     else:
-        store.write_staged(published["quarantine"].unionByName(quarantined).coalesce(1),
-                           quarantine_path, ctx.run_id)
+        write(published["quarantine"].unionByName(quarantined).coalesce(1), quarantine_path, ())
 
 
 def staged_silver_tables(store: TableStore, run_id: str) -> list[str]:

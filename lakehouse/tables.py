@@ -120,15 +120,20 @@ class TableStore:
 
     def write_staged(self, df: DataFrame, published: str, run_id: str,
                      partition_by: Sequence[str] = (), replace: dict | None = None,
-                     **extra) -> str:
+                     distinct: Sequence[str] = (), **extra) -> str:
         """Write `df` as run `run_id`'s staged version of `published`; returns its version token.
 
         With `replace` ({"column", "values", "base_version"}) `df` holds only the rows of those
         `column` values, which replace theirs in published version `base_version`; the rest of
-        the table stays. With {"append": true, "base_version"} `df` is added to that version. `extra` is kept in the marker (e.g. the Bronze partitions read)."""
+        the table stays. With {"append": true, "base_version"} `df` is added to that version.
+        `distinct`: columns whose values are all different (a key, a raw line), written without
+        Parquet's dictionary encoding, which would fill up and fall back to plain in every file
+        after hashing each value. `extra` is kept in the marker (e.g. the Bronze partitions read)."""
         staged = self.paths.staged(published, run_id)
         self.fs.delete(staged)
         writer = df.write.mode("overwrite")
+        for column in distinct:
+            writer = writer.option(f"parquet.enable.dictionary#{column}", "false")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.parquet(staged)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from lakehouse.contract import BRONZE_TABLES, ORDERS, USER_EVENTS
+from lakehouse.contract import BRONZE_TABLES, ORDERS, PAYMENTS, TABLES, USER_EVENTS
 from lakehouse.errors import BadInputError
 from lakehouse.silver import stage_silver
 from lakehouse.tables import TableStore
@@ -46,6 +47,32 @@ def test_silver_has_the_contract_schema_and_no_raw_ip(spark, tiny_run):
     assert events.where(F.col("ip_hash").rlike(r"^\d+\.\d+\.\d+\.\d+$")).count() == 0
     parts = sorted(p.name for p in (tiny_run / "data" / "silver" / USER_EVENTS).glob("event_date=*"))
     assert parts == ["event_date=2026-01-01", "event_date=2026-01-02", "event_date=2026-01-03"]
+
+
+def dictionary_columns(parquet_file) -> set[str]:
+    """The columns of a Parquet file's first row group written with a dictionary."""
+    group = pq.ParquetFile(parquet_file).metadata.row_group(0)
+    return {group.column(i).path_in_schema for i in range(group.num_columns)
+            if group.column(i).dictionary_page_offset is not None}
+
+
+@pytest.mark.parametrize("table, repeated", [(USER_EVENTS, "event_type"), (ORDERS, "status"),
+                                             (PAYMENTS, "status")])
+def test_silver_and_lineage_hold_one_file_per_date_without_a_dictionary_for_distinct_columns(
+        tiny_run, table, repeated):
+    data, key = tiny_run / "data", TABLES[table].key
+    for layer, distinct in (("silver", {key}), ("lineage", {key, "raw_record"})):
+        dates = sorted((data / layer / table).glob(f"{TABLES[table].date_column}=*"))
+        assert len(dates) >= 3
+        for date in dates:
+            files = list(date.glob("*.parquet"))
+            assert len(files) == 1, f"{date}: {files}"
+            assert not distinct & dictionary_columns(files[0])
+    silver_file = next((data / "silver" / table).glob("*=*/*.parquet"))
+    assert repeated in dictionary_columns(silver_file)      # the others keep their dictionary
+    [quarantine_file] = (data / "quarantine" / table).glob("*.parquet")
+    assert "raw_record" not in dictionary_columns(quarantine_file)
+    assert "reject_reason" in dictionary_columns(quarantine_file)
 
 
 def test_a_job_failing_on_bad_data_leaves_the_published_version_whole(spark, tiny_cfg, copy_run):
