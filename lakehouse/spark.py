@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import psutil
@@ -29,6 +30,12 @@ from lakehouse.config import SparkConfig
 from lakehouse.paths import is_local, local_path
 
 log = logging.getLogger(__name__)
+
+# PySpark warns on every run that it "does not yet fully support pandas >= 3.0.0" (pandas 3 is
+# pinned for reading Gold without Spark, README). This project hands Spark no pandas data: the
+# import comes from py4j's numpy converters, which check whether numpy is there.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                        category=FutureWarning)
 
 # The repo's conf/ (quiet log4j2 settings), used unless the environment names its own.
 LOCAL_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -259,11 +266,14 @@ WARM_UP_CLASSES = ("org.apache.spark.sql.catalyst.util.CollationAwareUTF8String"
 
 def warm_up(spark: SparkSession) -> threading.Thread:
     """Initialize WARM_UP_CLASSES in the driver JVM from a background thread, while the run
-    plans its first queries (a core is mostly idle then)."""
+    plans its first queries (a core is mostly idle then). The thread also imports what py4j's
+    first conversion of a Python value imports (pandas and pyarrow, through pyspark.testing:
+    about 0.3 s holding the interpreter, inside whichever step converts first)."""
     jvm = spark.sparkContext._jvm
 
     def load() -> None:
         try:
+            import pyspark.testing.utils  # noqa: F401
             for name in WARM_UP_CLASSES:
                 jvm.java.lang.Class.forName(name)
         except Exception as exc:        # only a head start: a task initializes them anyway
