@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lakehouse.config import Config
 from lakehouse.steps import RunMode
-from lakehouse.errors import error_for_exit_code
+from lakehouse.errors import PERMANENT_ERRORS, error_for_exit_code
 from lakehouse.steps import StepResult
 from orchestration.plan import StepSpec
 
@@ -63,4 +63,14 @@ def run_submitted(command: list[str], step_log: Path, cwd: Path) -> StepResult:
             if line.startswith("{"):
                 return StepResult.from_dict(json.loads(line))
         return StepResult()
-    raise error_for_exit_code(proc.returncode, f"exit code {proc.returncode}; see {step_log}")
+    said = own_message(step_log.read_text(encoding="utf-8", errors="replace"))
+    where = f"exit code {proc.returncode}; see {step_log}"
+    raise error_for_exit_code(proc.returncode, f"{said} ({where})" if said else where)
+
+
+def own_message(output: str) -> str:
+    """The one-line message a step prints for the project's own errors ("config error: ..."),
+    the last one in its output; "" when it printed none (a crash: its log says more)."""
+    labels = tuple(f"{error.label}: " for error in PERMANENT_ERRORS)
+    lines = [line for line in output.splitlines() if line.startswith(labels)]
+    return lines[-1] if lines else ""

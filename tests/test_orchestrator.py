@@ -125,6 +125,13 @@ def test_bad_input_is_not_retried(tmp_path, capsys):
     assert "Bronze table orders not found" in capsys.readouterr().err
 
 
+def test_a_submitted_step_failing_on_config_says_why_on_the_console(tmp_path, capsys):
+    assert run(tmp_path, "--submit", "--through", "2025-01-01") == 2
+    err = capsys.readouterr().err
+    assert ("config error: --through 2025-01-01: before generator.start_date 2026-01-01; "
+            "nothing to generate (exit code 2; see ") in err
+
+
 def test_a_concurrent_run_is_refused_and_a_stale_lock_taken_over(tmp_path, capsys):
     lock = tmp_path / "data" / ".pipeline.lock"
     lock.parent.mkdir(parents=True)
