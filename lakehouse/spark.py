@@ -7,7 +7,8 @@ cluster `spark.jars` ships them to the executors.
 
 The same cache holds an archive of the driver JVM's classes (Java's class data sharing, CDS),
 written by the first pipeline run on a machine as its JVM exits; later JVMs map the classes
-from it instead of loading and verifying them from the jars again.
+from it instead of loading and verifying them from the jars again. Local paths go through the
+java.nio-based file system of lakehouse/jvm_fs.py.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import sys
 import threading
 import warnings
@@ -27,6 +27,7 @@ from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
 from lakehouse.config import SparkConfig
+from lakehouse.jvm_fs import LOCAL_FS_KEYS, java_executable, local_fs_settings
 from lakehouse.paths import is_local, local_path
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,8 @@ def spark_submit_args(cfg: SparkConfig) -> list[str]:
     `spark.conf` (the jars and the driver's JVM options must be set before the driver's JVM
     starts, which settings made from Python are too late for), and the event log directory,
     resolved where the command is built."""
-    settings = {**delta_jar_conf(cfg.jar_cache), **event_log_settings(cfg), **cfg.conf}
+    settings = {**delta_jar_conf(cfg.jar_cache), **event_log_settings(cfg), **cfg.conf,
+                **local_fs_settings(cfg.jar_cache, cfg.master, cfg.conf)}
     return [f"--conf={k}={v}" for k, v in settings.items()]
 
 
@@ -119,8 +121,8 @@ def event_log_settings(cfg: SparkConfig) -> dict[str, str]:
             "spark.eventLog.compress": "true"}
 
 
-def session_settings(cfg: SparkConfig) -> dict[str, str]:
-    """Every spark.* setting a session of this project gets (also passed to spark-submit)."""
+def session_settings(cfg: SparkConfig, master: str | None = None) -> dict[str, str]:
+    """Every spark.* setting a session of this project gets on `master` (default: the config's)."""
     return {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": "true",
@@ -137,6 +139,7 @@ def session_settings(cfg: SparkConfig) -> dict[str, str]:
         **delta_jar_conf(cfg.jar_cache),
         **event_log_settings(cfg),
         **cfg.conf,
+        **local_fs_settings(cfg.jar_cache, master or cfg.master, cfg.conf),
     }
 
 
@@ -150,13 +153,6 @@ _pending_archive: list[tuple[Path, Path]] = []      # (being written, its final 
 QUIET_ARCHIVING = "-Xlog:cds=off,cds+dynamic=off"
 
 
-def java_executable() -> Path | None:
-    """The java that spark-submit starts: $JAVA_HOME/bin/java, else the one on PATH."""
-    home = os.environ.get("JAVA_HOME")
-    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
-    return Path(java).resolve() if java and Path(java).exists() else None
-
-
 def launcher_conf_dir() -> Path:
     """The directory spark-submit puts on the driver's classpath first."""
     if os.environ.get("SPARK_CONF_DIR"):
@@ -164,8 +160,9 @@ def launcher_conf_dir() -> Path:
     return Path(os.environ.get("SPARK_HOME") or spark_home()) / "conf"
 
 
-def class_archive(cfg: SparkConfig) -> Path | None:
-    """This machine's class archive for this Java, this Spark and this classpath, or None when
+def class_archive(cfg: SparkConfig, classpath: str = "") -> Path | None:
+    """This machine's class archive for this Java, this Spark and this classpath (pyspark's jars
+    after `classpath`, the driver's extra classpath), or None when
     none can be used: turned off (`spark.class_archive_dir` is ""), no java found, a path with a
     space (JVM options are split on spaces), or a non-empty directory on the classpath (an
     environment's own SPARK_CONF_DIR), which Java refuses to archive."""
@@ -176,16 +173,17 @@ def class_archive(cfg: SparkConfig) -> Path | None:
         return None
     import pyspark
     jars = sorted((e.name, e.stat().st_size) for e in os.scandir(spark_home() / "jars"))
-    identity = json.dumps([str(java), java.stat().st_mtime_ns, pyspark.__version__, str(conf_dir), jars])
+    identity = json.dumps([str(java), java.stat().st_mtime_ns, pyspark.__version__, str(conf_dir), jars,
+                           classpath])
     key = hashlib.sha256(identity.encode()).hexdigest()[:16]
     path = Path(os.path.expanduser(cfg.class_archive_dir)).resolve() / f"classes-{key}.jsa"
     return None if " " in str(path) else path
 
 
-def class_archive_option(cfg: SparkConfig, write: bool) -> str:
+def class_archive_option(cfg: SparkConfig, write: bool, classpath: str = "") -> str:
     """The JVM option that maps this machine's class archive; with `write`, when there is none
     yet, the one that writes it as the JVM exits (`stop_jvm` gives it its final name)."""
-    archive = class_archive(cfg)
+    archive = class_archive(cfg, classpath)
     if archive is None:
         return ""
     if archive.is_file():
@@ -201,14 +199,15 @@ def class_archive_option(cfg: SparkConfig, write: bool) -> str:
     return f"-XX:ArchiveClassesAtExit={pending} {QUIET_ARCHIVING}"
 
 
-def driver_java_options(cfg: SparkConfig, write_class_archive: bool) -> str:
+def driver_java_options(cfg: SparkConfig, write_class_archive: bool, classpath: str = "") -> str:
     """`spark.driver.extraJavaOptions` from config, plus the repo's log4j2 settings (unless the
-    environment names its own SPARK_CONF_DIR) and the class archive's option."""
+    environment names its own SPARK_CONF_DIR) and the option of the class archive for a driver
+    with the extra classpath `classpath`."""
     options = [cfg.conf.get("spark.driver.extraJavaOptions", "")]
     log4j = LOCAL_CONF_DIR / "log4j2.properties"
     if not os.environ.get("SPARK_CONF_DIR") and log4j.is_file() and " " not in str(log4j):
         options.append(f"-Dlog4j2.configurationFile={log4j.as_uri()}")
-    options.append(class_archive_option(cfg, write_class_archive))
+    options.append(class_archive_option(cfg, write_class_archive, classpath))
     return " ".join(o for o in options if o)
 
 
@@ -244,9 +243,14 @@ def get_spark(cfg: SparkConfig, app_name: str | None = None,
         builder = builder.master(cfg.master)
     if not launched.contains("spark.driver.memory"):
         builder = builder.config("spark.driver.memory", cfg.driver_memory)
-    settings = session_settings(cfg)
+    settings = session_settings(cfg, launched.get("spark.master", cfg.master))
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        # a JVM spark-submit started: its classpath is set, with the local file system's jar
+        # only if spark_submit_args() put it there, and then its settings came along
+        settings = {k: v for k, v in settings.items() if k not in LOCAL_FS_KEYS}
     if not launched.contains("spark.driver.extraJavaOptions"):
-        settings["spark.driver.extraJavaOptions"] = driver_java_options(cfg, write_class_archive)
+        settings["spark.driver.extraJavaOptions"] = driver_java_options(
+            cfg, write_class_archive, settings.get("spark.driver.extraClassPath", ""))
     for key, value in settings.items():
         if launched.contains(key) or (key.startswith("spark.jars") and launched.contains("spark.jars")):
             continue
