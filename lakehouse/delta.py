@@ -22,9 +22,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from lakehouse.errors import BadInputError
-from lakehouse.storage import Storage
+from lakehouse.storage import Storage, java_class
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"     # a NULL partition value's directory name
+DELTA = "org.apache.spark.sql.delta."
+SCALA_CONVERTERS = "scala.jdk.javaapi.CollectionConverters"
 
 
 def replace_predicate(replace: dict) -> str:
@@ -54,14 +56,13 @@ def version_files(spark: SparkSession, path: str, version: int):
             cached.popitem(last=False)
     with entry["lock"]:          # one listing per version, also when steps read it side by side
         if "files" not in entry:
-            jvm = spark.sparkContext._jvm
-            option = jvm.scala.Option
-            delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+            option = java_class(spark, "scala.Option")
+            delta_log = java_class(spark, DELTA + "DeltaLog").forTable(spark._jsparkSession, path)
             snapshot = delta_log.getSnapshotAt(version, option.empty(), option.empty(), False)
             files = checksum_files(snapshot)
             if files is None:               # no file list in the checksum: rebuild the state
                 collected = snapshot.allFiles().collectAsList()
-                files = jvm.scala.jdk.javaapi.CollectionConverters.asScala(collected).toList()
+                files = java_class(spark, SCALA_CONVERTERS).asScala(collected).toList()
             entry["log"], entry["snapshot"], entry["files"] = delta_log, snapshot, files
     return entry["log"], entry["snapshot"], entry["files"]
 
@@ -81,7 +82,7 @@ def checksum_files(snapshot):
 def read_version(spark: SparkSession, path: str, version: int) -> DataFrame:
     """Version `version` of the Delta table at `path`, over its file list (`version_files`)."""
     delta_log, snapshot, files = version_files(spark, path, version)
-    no_action_type = spark.sparkContext._jvm.scala.Option.empty()
+    no_action_type = java_class(spark, "scala.Option").empty()
     return DataFrame(delta_log.createDataFrame(snapshot, files, False, no_action_type), spark)
 
 
@@ -131,11 +132,11 @@ def start_commit(spark: SparkSession, path: str, schema: str, partition_by: Sequ
     checks, checksum and checkpoints apply), its metadata set: created from `schema`, or the
     table's schema replaced by it (`replace` None); refused when a partial version (`replace`)
     would change it."""
-    delta = spark.sparkContext._jvm.org.apache.spark.sql.delta
-    txn = delta.DeltaLog.forTable(spark._jsparkSession, path).startTransaction()
+    action = java_class(spark, DELTA + "actions.Action")
+    txn = java_class(spark, DELTA + "DeltaLog").forTable(spark._jsparkSession, path).startTransaction()
     schema_string = json.dumps(_nullable(json.loads(schema)))
     if txn.readVersion() < 0:
-        txn.updateMetadataForNewTable(delta.actions.Action.fromJson(json.dumps({"metaData": {
+        txn.updateMetadataForNewTable(action.fromJson(json.dumps({"metaData": {
             "id": str(uuid.uuid4()), "format": {"provider": "parquet", "options": {}},
             "schemaString": schema_string, "partitionColumns": list(partition_by),
             "configuration": {}, "createdTime": int(dt.datetime.now().timestamp() * 1000)}})))
@@ -147,7 +148,7 @@ def start_commit(spark: SparkSession, path: str, schema: str, partition_by: Sequ
             raise BadInputError(f"{path}: the staged rows' schema or partitioning differs "
                                 "from the table's; a partial version cannot change it")
         metadata.update(schemaString=schema_string, partitionColumns=list(partition_by))
-        txn.updateMetadata(delta.actions.Action.fromJson(json.dumps({"metaData": metadata})), False)
+        txn.updateMetadata(action.fromJson(json.dumps({"metaData": metadata})), False)
     return txn
 
 
@@ -155,10 +156,9 @@ def finish_commit(spark: SparkSession, path: str, txn, run_id: str, adds: list[d
                   partition_by: Sequence[str], replace: dict | None) -> None:
     """Commit `txn`: `adds`, and the removal of what they replace: every file of the table
     (`replace` None), the files of the replaced partition values, or nothing (an append)."""
-    jvm = spark.sparkContext._jvm
-    delta = jvm.org.apache.spark.sql.delta
-    scala_list = jvm.scala.jdk.javaapi.CollectionConverters.asScala
-    actions = jvm.java.util.ArrayList()
+    array_list, action = java_class(spark, "java.util.ArrayList"), java_class(spark, DELTA + "actions.Action")
+    scala_list = java_class(spark, SCALA_CONVERTERS).asScala
+    actions = array_list()
     appending = bool(replace and replace.get("append"))
     if not appending and txn.readVersion() >= 0:
         # the files of the version the transaction read, listed once per session (a read of it
@@ -175,13 +175,13 @@ def finish_commit(spark: SparkSession, path: str, txn, run_id: str, adds: list[d
             if replaced is None or values.get(replace["column"]) in replaced:
                 actions.add(file.remove())
     for add in adds:
-        actions.add(delta.actions.Action.fromJson(json.dumps({"add": add})))
-    option = jvm.scala.Option
+        actions.add(action.fromJson(json.dumps({"add": add})))
+    option = java_class(spark, "scala.Option")
     predicate = replace_predicate(replace) if replace and not appending else None
-    save_mode = jvm.org.apache.spark.sql.SaveMode
-    operation = getattr(delta, "DeltaOperations$Write")(
+    save_mode = java_class(spark, "org.apache.spark.sql.SaveMode")
+    operation = java_class(spark, DELTA + "DeltaOperations$Write")(
         save_mode.Append if appending else save_mode.Overwrite,
-        option.apply(scala_list(jvm.java.util.ArrayList(list(partition_by))).toList()),
+        option.apply(scala_list(array_list(list(partition_by))).toList()),
         option.apply(predicate), option.apply(run_id),
         option.empty(), option.empty(), option.empty(), option.empty(), option.empty())
     txn.commit(scala_list(actions).toList(), operation)

@@ -8,6 +8,7 @@ import os
 import shutil
 import uuid
 
+from py4j.java_gateway import JavaClass
 from pyspark.sql import SparkSession
 
 from lakehouse.localfs import write_text_atomic
@@ -43,13 +44,24 @@ class _Listing:
         return [(name, is_dir) for name, is_dir, _, _ in self.list_files(uri)]
 
 
+def java_class(spark: SparkSession, name: str) -> JavaClass:
+    """The class `name` of the session's JVM ("org.apache.hadoop.fs.Path"; a nested class as
+    "Outer$Inner"), without a call to the JVM. py4j's attribute path (`jvm.org.apache.hadoop.fs
+    .Path`) asks the JVM for a class named after every package on the way ("org", "org.apache",
+    ...): each is a failed search of the ~280 jars on the classpath, 1-3 ms, and a `tiny` run
+    made some 3,000 of them (docs/benchmarks.md)."""
+    return JavaClass(name, spark.sparkContext._gateway._gateway_client)
+
+
 class Storage(_Listing):
     def __init__(self, spark: SparkSession):
-        self._jvm = spark.sparkContext._jvm
         self._conf = spark.sparkContext._jsc.hadoopConfiguration()
+        self._hadoop_path = java_class(spark, "org.apache.hadoop.fs.Path")
+        self._reader = java_class(spark, "java.io.BufferedReader")
+        self._decoder = java_class(spark, "java.io.InputStreamReader")
 
     def _path(self, uri: str):
-        return self._jvm.org.apache.hadoop.fs.Path(uri)
+        return self._hadoop_path(uri)
 
     def _fs(self, uri: str):
         return self._path(uri).getFileSystem(self._conf)
@@ -142,8 +154,7 @@ class Storage(_Listing):
 
     def read_text(self, uri: str) -> str:
         stream = self._fs(uri).open(self._path(uri))
-        reader = self._jvm.java.io.BufferedReader(
-            self._jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        reader = self._reader(self._decoder(stream, "UTF-8"))
         try:
             lines = []
             line = reader.readLine()

@@ -309,6 +309,41 @@ def test_a_staged_version_is_committed_as_a_delta_write_would(spark, tiny_cfg, t
     assert [store.version_committed_by(table, r) for r in ("r1", "r2", "r3", "r4", "r5")] == [0, 1, 2, None, 3]
 
 
+def test_commits_and_storage_calls_name_jvm_classes_without_package_lookups(spark, tiny_cfg, tmp_path,
+                                                                         monkeypatch):
+    """py4j's attribute path (jvm.org.apache.hadoop.fs.Path) asks the JVM for a class named after
+    each package on the way, a failed search of the whole classpath (1-3 ms) each time; the
+    publish's many small calls name their classes whole (`storage.java_class`)."""
+    import py4j.java_gateway as gateway
+    store = TableStore(spark, paths_for(tmp_path / "data", tiny_cfg))
+    table = store.paths.gold("scratch")
+    d1 = dt.date(2026, 1, 1)
+    store.write_staged(spark.createDataFrame([(d1, 1)], "date date, n int"), table, "r1", ("date",))
+    store.write_staged(spark.createDataFrame([(d1, 2)], "date date, n int"), table, "r2", ("date",),
+                       {"column": "date", "values": ["2026-01-01"], "base_version": 0})
+    looked_up = []
+    for kind in (gateway.JavaPackage, gateway.JVMView):
+        original = kind.__getattr__
+
+        def counting(self, name, original=original):
+            found = original(self, name)
+            if isinstance(found, gateway.JavaPackage):
+                looked_up.append(f"{getattr(self, '_fqn', 'jvm')}.{name}")
+            return found
+        monkeypatch.setattr(kind, "__getattr__", counting)
+    storage = Storage(spark)
+    for run_id in ("r1", "r2"):
+        info = store.staged_info(table, run_id)
+        store.commit_staged(table, run_id, store.staged_files(table, run_id), info["schema"], ("date",),
+                            info.get("replace"))
+    storage.write_text(f"file://{tmp_path}/note.txt", "a\nb")
+    assert storage.read_text(f"file://{tmp_path}/note.txt") == "a\nb"
+    assert storage.exists(table) and storage.status(f"{table}/_delta_log/00000000000000000001.json")
+    assert [name for name, _ in storage.list_status(table)] == ["_delta_log", "date=2026-01-01"]
+    assert rows_of(read_table(spark, table)) == [(2, d1)]
+    assert looked_up == []
+
+
 def test_staged_files_are_listed_alike_through_hadoop_and_the_os(spark, tmp_path, monkeypatch):
     """The publish plans a staged version's files from this listing: through the OS for a local
     root, through Hadoop's FileSystem elsewhere (HDFS, S3); hidden files are never data."""
