@@ -9,7 +9,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from lakehouse.contract import BRONZE_TABLES, ORDERS, TABLES, USER_EVENTS
+from lakehouse.contract import BRONZE_TABLES, ORDERS, TABLES, USER_EVENTS, schema_columns
 from lakehouse.errors import BadInputError
 from lakehouse.silver import stage_silver
 from lakehouse.tables import TableStore
@@ -64,6 +64,20 @@ def test_silver_and_lineage_hold_one_file_per_date(tiny_run, table):
         for date in dates:
             files = list(date.glob("*.parquet"))
             assert len(files) == 1, f"{date}: {files}"
+
+
+@pytest.mark.parametrize("table", BRONZE_TABLES)
+def test_silver_timestamps_are_written_as_int64_microseconds(tiny_run, table):
+    """Not Spark's default, the deprecated INT96 (a Julian day and nanoseconds per value)."""
+    expected = {name: "INT64" for name, kind in schema_columns(TABLES[table].silver_schema)
+                if kind == "timestamp"}
+    assert expected     # every Silver table has its timestamps: event_ts, order_ts, payment_ts
+    for parquet_file in (tiny_run / "data" / "silver" / table).glob("*=*/*.parquet"):
+        schema = pq.ParquetFile(parquet_file).schema
+        written = {schema.column(i).name: schema.column(i).physical_type for i in range(len(schema))}
+        assert {name: written[name] for name in expected} == expected, parquet_file
+        assert all(str(schema.column(schema.names.index(n)).logical_type).startswith("Timestamp")
+                   for n in expected)
 
 
 def test_a_staged_write_keeps_no_dictionary_for_the_columns_named_distinct(spark, tiny_cfg, tmp_path):
