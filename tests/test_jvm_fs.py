@@ -16,6 +16,11 @@ from lakehouse import jvm_fs
 from lakehouse.config import load_config
 
 
+# The classes are compiled with the JDK's javac; with a JRE only, the stock file system is used
+# (tested below) and these tests have nothing to test.
+needs_javac = pytest.mark.skipif(jvm_fs.javac_executable() is None, reason="no javac: a JRE only")
+
+
 @pytest.fixture
 def jvm_fs_api(spark):
     jvm = spark.sparkContext._jvm
@@ -25,6 +30,7 @@ def jvm_fs_api(spark):
     return jvm, fs, context
 
 
+@needs_javac
 def test_the_session_uses_the_nio_local_file_system_for_file_paths(jvm_fs_api):
     jvm, fs, context = jvm_fs_api
     assert fs.getClass().getName() == "ecomplatform.hadoop.NioLocalFileSystem"
@@ -32,6 +38,7 @@ def test_the_session_uses_the_nio_local_file_system_for_file_paths(jvm_fs_api):
     assert context.getDefaultFileSystem().getClass().getName() == "ecomplatform.hadoop.NioLocalFs"
 
 
+@needs_javac
 def test_permissions_are_set_as_chmod_would(jvm_fs_api, tmp_path):
     jvm, fs, _ = jvm_fs_api
     target = tmp_path / "part-0.parquet"
@@ -48,6 +55,7 @@ def test_permissions_are_set_as_chmod_would(jvm_fs_api, tmp_path):
     assert stat.S_IMODE(os.stat(created).st_mode) == 0o666 & ~umask
 
 
+@needs_javac
 def test_link_status_is_hadoops_for_files_links_and_missing_paths(jvm_fs_api, tmp_path):
     jvm, fs, _ = jvm_fs_api
     Path = jvm.org.apache.hadoop.fs.Path
@@ -63,6 +71,7 @@ def test_link_status_is_hadoops_for_files_links_and_missing_paths(jvm_fs_api, tm
         fs.getFileLinkStatus(Path((tmp_path / "missing.json").as_uri()))
 
 
+@needs_javac
 def test_a_rename_through_file_context_still_refuses_an_existing_target(jvm_fs_api, tmp_path):
     """What a Delta commit relies on: writing version N fails when another writer wrote it."""
     jvm, _, context = jvm_fs_api
@@ -89,6 +98,7 @@ def java_array(jvm, class_name: str, values: list):
     return array
 
 
+@needs_javac
 def test_the_jar_is_compiled_once_into_the_cache(tmp_path):
     jar = jvm_fs.local_fs_jar(str(tmp_path))
     assert jar.parent == tmp_path / "jvm" and jar.name.startswith("nio-local-fs-")
@@ -99,6 +109,7 @@ def test_the_jar_is_compiled_once_into_the_cache(tmp_path):
     assert jvm_fs.local_fs_jar(str(tmp_path)) == jar and jar.stat().st_mtime_ns == built
 
 
+@needs_javac
 def test_settings_put_the_jar_first_on_a_local_or_loopback_classpath(tmp_path):
     jar = jvm_fs.local_fs_jar(str(tmp_path))
     expected = {"spark.hadoop.fs.file.impl": "ecomplatform.hadoop.NioLocalFileSystem",
@@ -137,6 +148,7 @@ def test_the_class_archive_is_one_per_driver_classpath(tmp_path):
     assert sessions.class_archive(cfg, "/cache/nio.jar") == with_jar
 
 
+@needs_javac
 def test_spark_submit_gets_the_same_settings_for_a_local_master_only(tmp_path):
     from lakehouse.spark import spark_submit_args
     cfg = dataclasses.replace(load_config().spark, jar_cache=str(tmp_path))
