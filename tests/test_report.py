@@ -112,7 +112,7 @@ def test_the_report_module_rewrites_a_report_and_refuses_an_unknown_run(copy_run
 
 def test_the_readme_line_reads_gold_without_spark(tiny_run):
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    line = re.search(r"^(python -c \"from deltalake .*)$", readme, re.M)[1]
+    line = re.search(r"^(python -c \"import os; from deltalake .*)$", readme, re.M)[1]
     out = subprocess.run(["bash", "-c", line], cwd=tiny_run, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "2026-01-01" in out.stdout and "2026-01-03" in out.stdout and "net_revenue_usd" in out.stdout
