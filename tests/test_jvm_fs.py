@@ -3,7 +3,6 @@ Hadoop's results, and where it cannot be used the stock file system is."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
 import stat
@@ -14,6 +13,7 @@ from py4j.protocol import Py4JJavaError
 
 from lakehouse import jvm_fs
 from lakehouse.config import load_config
+from lakehouse.storage import java_class
 
 
 # The classes are compiled with the JDK's javac; with a JRE only, the stock file system is used
@@ -72,30 +72,20 @@ def test_link_status_is_hadoops_for_files_links_and_missing_paths(jvm_fs_api, tm
 
 
 @needs_javac
-def test_a_rename_through_file_context_still_refuses_an_existing_target(jvm_fs_api, tmp_path):
+def test_a_rename_through_file_context_still_refuses_an_existing_target(spark, jvm_fs_api, tmp_path):
     """What a Delta commit relies on: writing version N fails when another writer wrote it."""
     jvm, _, context = jvm_fs_api
     Path = jvm.org.apache.hadoop.fs.Path
     first, second, committed = (tmp_path / n for n in (".v1.tmp", ".v1b.tmp", "00000000000000000001.json"))
     first.write_text("mine\n")
     second.write_text("theirs\n")
-    rename_options = java_array(jvm, "org.apache.hadoop.fs.Options$Rename", [])
+    rename_options = spark.sparkContext._gateway.new_array(
+        java_class(spark, "org.apache.hadoop.fs.Options$Rename"), 0)       # none: no overwrite
     context.rename(Path(first.as_uri()), Path(committed.as_uri()), rename_options)
     assert committed.read_text() == "mine\n" and not first.exists()
     with pytest.raises(Py4JJavaError, match="FileAlreadyExistsException"):
         context.rename(Path(second.as_uri()), Path(committed.as_uri()), rename_options)
     assert committed.read_text() == "mine\n" and second.exists()
-
-
-def java_array(jvm, class_name: str, values: list):
-    """A Java array of `class_name` (e.g. "org.apache.hadoop.fs.Options$Rename") holding `values`."""
-    from pyspark import SparkContext
-    package, name = class_name.rsplit(".", 1)
-    java_class = getattr(functools.reduce(getattr, package.split("."), jvm), name)
-    array = SparkContext._gateway.new_array(java_class, len(values))
-    for i, value in enumerate(values):
-        array[i] = value
-    return array
 
 
 @needs_javac
