@@ -165,6 +165,11 @@ class FeaturesConfig:
 
 
 @dataclass(frozen=True)
+class IncrementalConfig:
+    gold_in_full_below_lines: int = field(metadata=NONNEG)   # 0: Gold always from the changes
+
+
+@dataclass(frozen=True)
 class PiiConfig:
     salt_env_var: str
     default_salt: str
@@ -183,6 +188,7 @@ class Config:
     orchestrator: OrchestratorConfig
     dq: DQConfig
     features: FeaturesConfig
+    incremental: IncrementalConfig
     pii: PiiConfig
     # Not from the file: where it came from, for logs and the run manifest.
     profile: str = field(default="default", metadata={"from_file": False})

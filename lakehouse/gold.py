@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.conform import literal_rows
 from lakehouse.contract import TABLES
-from lakehouse.publish import is_published, open_table, published_versions, read_input
+from lakehouse.publish import is_published, open_table, published_versions, read_input, read_json
 from lakehouse.steps import JobContext, StepResult
 from lakehouse.tables import TableStore
 
@@ -70,12 +70,33 @@ def silver_changes(ctx: JobContext, gold_table: str,
     infos = {t: store.staged_info(ctx.paths.silver(t), ctx.run_id) for t in sources}
     staged = [i for i in infos.values() if i is not None]
     if (not staged or any(i.get("replace") is None for i in staged)
-            or not is_published(store, ctx.paths.gold(gold_table))):
+            or not is_published(store, ctx.paths.gold(gold_table))
+            or _cheaper_in_full(ctx, store, gold_table, infos)):
         return None
     return {t: ctx.spark.read.schema(f"{TABLES[t].silver_schema}, _change string")
             .parquet(ctx.paths.changes(t, ctx.run_id)) if infos[t] else
             literal_rows(ctx.spark, [], f"{TABLES[t].silver_schema}, _change string")
             for t in sources}
+
+
+def _cheaper_in_full(ctx: JobContext, store: TableStore, gold_table: str,
+                     infos: dict[str, dict | None]) -> bool:
+    """Whether the Silver sources are small enough that recomputing `gold_table` in full costs
+    less than finding and recomputing what changed: fewer Bronze lines, once the run is
+    published, than `incremental.gold_in_full_below_lines` (docs/incremental.md)."""
+    below = ctx.cfg.incremental.gold_in_full_below_lines
+    if below == 0:
+        return False
+    # per source, its ingest state once the run is published: staged with its Silver, or as is
+    states = [info["ingest"]["state"] for info in infos.values() if info is not None]
+    if len(states) < len(infos):
+        published = (read_json(store, ctx.paths.publish_current) or {}).get("ingest", {})
+        states += [published.get(table, {}) for table, info in infos.items() if info is None]
+    lines = sum(entry["lines"] for state in states for entry in state.values())
+    if lines < below:
+        log.info("gold %s: recomputed in full: its Silver sources come from %d Bronze lines, fewer "
+                 "than incremental.gold_in_full_below_lines (%d)", gold_table, lines, below)
+    return lines < below
 
 
 def changed(df: DataFrame, columns: Sequence[str]) -> DataFrame:

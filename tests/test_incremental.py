@@ -15,7 +15,10 @@ from scripts.compare_data_roots import compare_roots
 
 from conftest import files_of, paths_for, read_table
 
-DAY1, DAY2, DAY3 = "2026-01-01", "2026-01-02", "2026-01-03"
+DAY1, DAY2, DAY3, DAY4 = "2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"
+# the Gold jobs that recompute only what changed when the history is large enough
+GOLD_FROM_CHANGES = ("gold_events_daily", "gold_orders_daily", "gold_payments_daily",
+                     "gold_user_daily_features")
 
 
 def test_bronze_grows_one_partition_a_day_and_never_changes_what_is_there(tiny_cfg, tmp_path):
@@ -74,6 +77,12 @@ def state(root: Path) -> dict:
     return json.loads((root / "data" / "_publish" / "current.json").read_text())
 
 
+def step_modes(root: Path) -> dict[str, str]:
+    """Each step's mode in the newest run manifest under root/logs."""
+    newest = max((root / "logs").glob("run_*.json"), key=lambda p: p.stat().st_mtime_ns)
+    return {s["name"]: s["details"].get("mode") for s in json.loads(newest.read_text())["steps"]}
+
+
 def delta_commits(root: Path) -> dict[str, list[str]]:
     return {str(log.parent.relative_to(root)): sorted(p.name for p in log.glob("*.json"))
             for log in sorted(root.glob("*/*/_delta_log"))}
@@ -97,6 +106,8 @@ def daily_runs(spark, tiny_cfg, tmp_path_factory) -> Path:
     assert (state(root), delta_commits(data)) == (before, commits)
     junk.unlink()                                       # fixed before it was ever published
     assert pipeline(root) == 0                          # the next run catches up
+    # the tiny profile sets incremental.gold_in_full_below_lines to 0: Gold from what changed
+    assert {s: step_modes(root)[s] for s in GOLD_FROM_CHANGES} == dict.fromkeys(GOLD_FROM_CHANGES, "incremental")
     # day 2's orders file is replaced by a corrected one: a line dropped, one re-sent again
     part = data / "bronze" / ORDERS / f"ingest_date={DAY2}" / "part-00000.jsonl"
     lines = part.read_bytes().splitlines(keepends=True)
@@ -133,6 +144,31 @@ def test_the_named_cases_land_where_a_full_refresh_puts_them(daily_runs, spark):
     # payment of the order that arrived after it
     assert (feature.views, feature.orders, feature.payment_attempts, str(feature.spend_usd)) == (
         2, 2, 1, "90.00")
+
+
+def test_a_small_history_recomputes_gold_in_full_with_the_same_rows(daily_runs, spark, tiny_cfg,
+                                                                  tmp_path):
+    """Below incremental.gold_in_full_below_lines Bronze lines an incremental run recomputes Gold
+    in full, counting a source it did not touch (payments: nothing new) at its published lines."""
+    import yaml
+    root = tmp_path / "small"
+    shutil.copytree(daily_runs / "data", root / "data")
+    (root / "data" / ".pipeline.lock").unlink(missing_ok=True)
+    add_day(tiny_cfg, root / "data", DAY4)
+    shutil.rmtree(root / "data" / "bronze" / PAYMENTS / f"ingest_date={DAY4}")
+    raw = yaml.safe_load(Path(orchestrator.ROOT, "config.yaml").read_text())
+    raw["profiles"]["tiny"]["incremental"] = {"gold_in_full_below_lines": 1_000_000}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    assert pipeline(root, "--config", str(config)) == 0
+    modes = step_modes(root)
+    assert ({s: modes[s] for s in ("silver_orders", "silver_user_events", *GOLD_FROM_CHANGES)}
+            == {"silver_orders": "incremental", "silver_user_events": "incremental",
+                **dict.fromkeys(GOLD_FROM_CHANGES, "full")})
+    full = tmp_path / "full"
+    shutil.copytree(root / "data" / "bronze", full / "data" / "bronze")
+    assert pipeline(full, "--full-refresh") == 0
+    assert compare_roots(spark, str(root / "data"), str(full / "data")) == {}
 
 
 def test_nothing_new_changes_nothing(daily_runs, capsys):
