@@ -2,8 +2,9 @@
 changed in this run, and the write.
 
 A Gold job recomputes in full when the run staged a full Silver version (or none, or the Gold
-table was never published); when the run staged partial Silver versions (an incremental or
-backfill run), it recomputes only what the Silver rows the run removed and added affect
+table was never published, or the history is still short: `_cheaper_in_full`); when the run
+staged partial Silver versions (an incremental or backfill run), it recomputes only what the
+Silver rows the run removed and added affect
 (`silver_changes`): the daily rows of their dates, and in user_daily_features the rows of
 their users from their earliest changed date on (docs/incremental.md).
 """
