@@ -107,7 +107,8 @@ def daily_runs(spark, tiny_cfg, tmp_path_factory) -> Path:
     junk.unlink()                                       # fixed before it was ever published
     assert pipeline(root) == 0                          # the next run catches up
     # the tiny profile sets incremental.gold_in_full_below_lines to 0: Gold from what changed
-    assert {s: step_modes(root)[s] for s in GOLD_FROM_CHANGES} == dict.fromkeys(GOLD_FROM_CHANGES, "incremental")
+    modes = step_modes(root)
+    assert {s: modes[s] for s in GOLD_FROM_CHANGES} == dict.fromkeys(GOLD_FROM_CHANGES, "incremental")
     # day 2's orders file is replaced by a corrected one: a line dropped, one re-sent again
     part = data / "bronze" / ORDERS / f"ingest_date={DAY2}" / "part-00000.jsonl"
     lines = part.read_bytes().splitlines(keepends=True)
