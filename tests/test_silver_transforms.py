@@ -9,7 +9,8 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from lakehouse.parsing import blank_to_null, parse_fields, parse_timestamp, trimmed
+from lakehouse.parsing import (blank_to_null, normalize_currency, normalize_enum, parse_fields, parse_timestamp,
+                               trimmed)
 from spark_jobs import bronze_to_silver_orders as orders_job
 from spark_jobs import bronze_to_silver_payments as payments_job
 from spark_jobs import bronze_to_silver_users as users_job
@@ -126,6 +127,24 @@ def test_blank_and_trim_follow_the_regex_whitespace_class(spark, text, blank, tr
     row = df.select(blank_to_null(F.col("t")).alias("b"), trimmed(F.col("t")).alias("t")).first()
     assert (row["b"] is None) == (blank is None or blank)
     assert row["t"] == trimmed_text
+
+
+@pytest.mark.parametrize("text, enum, currency", [
+    (" Add-To Cart ", "add_to_cart", "ADD-TO CART"),
+    ("PayPal", "paypal", "PAYPAL"),
+    ("usd", "usd", "USD"),
+    ("CHEC\u212aOUT", "checkout", "CHEC\u212aOUT"),     # Kelvin sign: lower-cases to ASCII k
+    ("u\u017fd", "u\u017fd", "USD"),                    # long s: upper-cases to ASCII S
+    ("\u0131nr", "\u0131nr", "INR"),                    # dotless i: upper-cases to ASCII I
+    ("stra\u00dfe", "stra\u00dfe", "STRASSE"),          # sharp s: one letter, two upper-case
+    ("\u00c9T\u00c9", "\u00e9t\u00e9", "\u00c9T\u00c9"),
+    ("", "", ""),
+    (None, None, None),
+])
+def test_codes_are_cased_by_unicode_rules_also_where_they_end_up_ascii(spark, text, enum, currency):
+    df = spark.createDataFrame([(text,)], "t string")
+    row = df.select(normalize_enum(F.col("t")).alias("e"), normalize_currency(F.col("t")).alias("c")).first()
+    assert (row["e"], row["c"]) == (enum, currency)
 
 
 # --- user_events ---------------------------------------------------------------------------
