@@ -8,9 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from pyspark.sql import SparkSession
 
-from lakehouse.config import Config, load_config
+from lakehouse.config import DEFAULT_CONFIG_PATH, Config, load_config
 from lakehouse.paths import DataPaths
 from lakehouse.spark import get_spark, stop_jvm
 from lakehouse.steps import JobContext, RunMode
@@ -64,6 +65,15 @@ def copy_run(tiny_run, tmp_path):
 def files_of(root: Path) -> dict[str, bytes]:
     """Every file under `root` (relative path -> bytes): to show a tree did not change."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def write_config(tmp_path: Path, mutate) -> Path:
+    """The repo's config.yaml with `mutate(data)` applied, written to tmp_path/config.yaml."""
+    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    mutate(data)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 def paths_for(root: Path, cfg: Config) -> DataPaths:

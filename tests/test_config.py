@@ -10,20 +10,13 @@ from pathlib import Path
 
 import psutil
 import pytest
-import yaml
 
 from ingestion.cli import main as generate_main
-from lakehouse.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from lakehouse.config import ConfigError, load_config
+
+from conftest import write_config
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def write_config(tmp_path: Path, mutate) -> Path:
-    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    mutate(data)
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def test_profiles_load_with_their_overrides():

@@ -13,7 +13,7 @@ from ingestion.bronze import generate
 from lakehouse.contract import BRONZE_TABLES, ORDERS, PAYMENTS, USER_EVENTS
 from scripts.compare_data_roots import compare_roots
 
-from conftest import files_of, paths_for, read_table
+from conftest import files_of, paths_for, read_table, write_config
 
 DAY1, DAY2, DAY3, DAY4 = "2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"
 # the Gold jobs that recompute only what changed when the history is large enough
@@ -151,16 +151,13 @@ def test_a_small_history_recomputes_gold_in_full_with_the_same_rows(daily_runs, 
                                                                   tmp_path):
     """Below incremental.gold_in_full_below_lines Bronze lines an incremental run recomputes Gold
     in full, counting a source it did not touch (payments: nothing new) at its published lines."""
-    import yaml
     root = tmp_path / "small"
     shutil.copytree(daily_runs / "data", root / "data")
     (root / "data" / ".pipeline.lock").unlink(missing_ok=True)
     add_day(tiny_cfg, root / "data", DAY4)
     shutil.rmtree(root / "data" / "bronze" / PAYMENTS / f"ingest_date={DAY4}")
-    raw = yaml.safe_load(Path(orchestrator.ROOT, "config.yaml").read_text())
-    raw["profiles"]["tiny"]["incremental"] = {"gold_in_full_below_lines": 1_000_000}
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(raw))
+    config = write_config(tmp_path, lambda d: d["profiles"]["tiny"].update(
+        incremental={"gold_in_full_below_lines": 1_000_000}))
     assert pipeline(root, "--config", str(config)) == 0
     modes = step_modes(root)
     assert ({s: modes[s] for s in ("silver_orders", "silver_user_events", *GOLD_FROM_CHANGES)}

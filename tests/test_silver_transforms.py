@@ -9,8 +9,8 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from lakehouse.parsing import (blank_to_null, normalize_currency, normalize_enum, parse_fields, parse_timestamp,
-                               trimmed)
+from lakehouse.parsing import (blank_to_null, normalize_currency, normalize_enum, parse_fields,
+                               parse_timestamp, trimmed)
 from spark_jobs import bronze_to_silver_orders as orders_job
 from spark_jobs import bronze_to_silver_payments as payments_job
 from spark_jobs import bronze_to_silver_users as users_job
