@@ -121,6 +121,7 @@ class SparkConfig:
     driver_memory: str = field(metadata=MEMORY)
     jar_cache: str                   # where Delta Lake's jars are resolved to, once per machine
     class_archive_dir: str           # where the driver JVM's class archive (CDS) is kept ("" = off)
+    merge_jars: bool                 # start the driver JVM on pyspark's jars merged into one
     event_log_dir: str               # Spark event logs for the History Server ("" = off)
     conf: dict[str, str]
 

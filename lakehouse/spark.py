@@ -8,10 +8,12 @@ cluster `spark.jars` ships them to the executors.
 The same cache holds an archive of the driver JVM's classes (Java's class data sharing, CDS),
 written by the first pipeline run on a machine as its JVM exits; later JVMs map the classes
 from it instead of loading and verifying them from the jars again. Local paths go through the
-java.nio-based file system of lakehouse/jvm_fs.py.
+java.nio-based file system of lakehouse/jvm_fs.py, and the driver JVM starts on pyspark's jars
+merged into one (lakehouse/classpath.py).
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -26,6 +28,7 @@ import psutil
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
+from lakehouse.classpath import launch_home
 from lakehouse.config import SparkConfig
 from lakehouse.jvm_fs import LOCAL_FS_KEYS, java_executable, local_fs_settings
 from lakehouse.paths import is_local, local_path
@@ -157,22 +160,24 @@ _pending_archive: list[tuple[Path, Path]] = []      # (being written, its final 
 QUIET_ARCHIVING = "-Xlog:cds=off,cds+dynamic=off"
 
 
-def launcher_conf_dir() -> Path:
-    """The directory spark-submit puts on the driver's classpath first."""
+def launcher_conf_dir(home: Path | None = None) -> Path:
+    """The directory spark-submit puts on the driver's classpath first, launched from `home`
+    (default: $SPARK_HOME, else pyspark's)."""
     if os.environ.get("SPARK_CONF_DIR"):
         return Path(os.environ["SPARK_CONF_DIR"])
-    return Path(os.environ.get("SPARK_HOME") or spark_home()) / "conf"
+    return Path(home or os.environ.get("SPARK_HOME") or spark_home()) / "conf"
 
 
-def class_archive(cfg: SparkConfig, classpath: str = "") -> Path | None:
-    """This machine's class archive for this Java, this Spark and this classpath (pyspark's jars
-    after `classpath`, the driver's extra classpath), or None when
+def class_archive(cfg: SparkConfig, classpath: str = "", home: Path | None = None) -> Path | None:
+    """This machine's class archive for this Java, this Spark and this classpath (the jars of
+    the Spark home `home` (default: pyspark's) after `classpath`, the driver's extra classpath),
+    or None when
     none can be used: turned off (`spark.class_archive_dir` is ""), no java found, a path with a
     space (JVM options are split on spaces), or a non-empty directory on the classpath (an
     environment's own SPARK_CONF_DIR), which Java refuses to archive."""
     if not cfg.class_archive_dir:
         return None
-    java, conf_dir = java_executable(), launcher_conf_dir()
+    java, conf_dir = java_executable(), launcher_conf_dir(home)
     if java is None or (conf_dir.is_dir() and any(conf_dir.iterdir())):
         return None
     import pyspark
@@ -184,10 +189,11 @@ def class_archive(cfg: SparkConfig, classpath: str = "") -> Path | None:
     return None if " " in str(path) else path
 
 
-def class_archive_option(cfg: SparkConfig, write: bool, classpath: str = "") -> str:
+def class_archive_option(cfg: SparkConfig, write: bool, classpath: str = "",
+                         home: Path | None = None) -> str:
     """The JVM option that maps this machine's class archive; with `write`, when there is none
     yet, the one that writes it as the JVM exits (`stop_jvm` gives it its final name)."""
-    archive = class_archive(cfg, classpath)
+    archive = class_archive(cfg, classpath, home)
     if archive is None:
         return ""
     if archive.is_file():
@@ -203,15 +209,16 @@ def class_archive_option(cfg: SparkConfig, write: bool, classpath: str = "") -> 
     return f"-XX:ArchiveClassesAtExit={pending} {QUIET_ARCHIVING}"
 
 
-def driver_java_options(cfg: SparkConfig, write_class_archive: bool, classpath: str = "") -> str:
+def driver_java_options(cfg: SparkConfig, write_class_archive: bool, classpath: str = "",
+                        home: Path | None = None) -> str:
     """`spark.driver.extraJavaOptions` from config, plus the repo's log4j2 settings (unless the
     environment names its own SPARK_CONF_DIR) and the option of the class archive for a driver
-    with the extra classpath `classpath`."""
+    with the extra classpath `classpath`, launched from the Spark home `home`."""
     options = [cfg.conf.get("spark.driver.extraJavaOptions", "")]
     log4j = LOCAL_CONF_DIR / "log4j2.properties"
     if not os.environ.get("SPARK_CONF_DIR") and log4j.is_file() and " " not in str(log4j):
         options.append(f"-Dlog4j2.configurationFile={log4j.as_uri()}")
-    options.append(class_archive_option(cfg, write_class_archive, classpath))
+    options.append(class_archive_option(cfg, write_class_archive, classpath, home))
     return " ".join(o for o in options if o)
 
 
@@ -224,6 +231,31 @@ def launched_conf() -> SparkConf:
         SparkContext._ensure_initialized()
         return SparkConf()
     return SparkConf(loadDefaults=False)
+
+
+def merged_launch_home(cfg: SparkConfig) -> Path | None:
+    """The Spark home with pyspark's jars merged into one (lakehouse/classpath.py) when this
+    process is about to start a JVM from pyspark's own: not under spark-submit (its JVM is up),
+    not with a JVM already running, not when the environment names its own SPARK_HOME, and not
+    when `merge_jars` is off."""
+    from pyspark import SparkContext
+    if (not cfg.merge_jars or "PYSPARK_GATEWAY_PORT" in os.environ or os.environ.get("SPARK_HOME")
+            or SparkContext._gateway is not None):
+        return None
+    return launch_home(cfg.jar_cache, spark_home())
+
+
+@contextlib.contextmanager
+def launched_from(home: Path | None):
+    """pyspark starts its JVM with $SPARK_HOME/bin/spark-submit: `home`'s, while in this block."""
+    if home is None:
+        yield
+        return
+    os.environ["SPARK_HOME"] = str(home)
+    try:
+        yield
+    finally:
+        os.environ.pop("SPARK_HOME", None)
 
 
 def get_spark(cfg: SparkConfig, app_name: str | None = None,
@@ -242,6 +274,7 @@ def get_spark(cfg: SparkConfig, app_name: str | None = None,
         # a path JVM options cannot carry: the log4j2 settings come from the classpath instead
         os.environ.setdefault("SPARK_CONF_DIR", str(LOCAL_CONF_DIR))
     launched = launched_conf()
+    home = merged_launch_home(cfg)
     builder = SparkSession.builder.appName(app_name or cfg.app_name)
     if not launched.contains("spark.master"):
         builder = builder.master(cfg.master)
@@ -254,12 +287,13 @@ def get_spark(cfg: SparkConfig, app_name: str | None = None,
         settings = {k: v for k, v in settings.items() if k not in LOCAL_FS_KEYS}
     if not launched.contains("spark.driver.extraJavaOptions"):
         settings["spark.driver.extraJavaOptions"] = driver_java_options(
-            cfg, write_class_archive, settings.get("spark.driver.extraClassPath", ""))
+            cfg, write_class_archive, settings.get("spark.driver.extraClassPath", ""), home)
     for key, value in settings.items():
         if launched.contains(key) or (key.startswith("spark.jars") and launched.contains("spark.jars")):
             continue
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    with launched_from(home):
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     warm_up(spark)
     return spark
