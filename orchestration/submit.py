@@ -10,7 +10,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from lakehouse.config import Config
+from lakehouse.config import Config, SparkConfig
 from lakehouse.steps import RunMode
 from lakehouse.errors import PERMANENT_ERRORS, error_for_exit_code
 from lakehouse.steps import StepResult
@@ -27,10 +27,16 @@ def build_code_zip(root: Path, packages: Sequence[str], target: Path) -> Path:
     return target
 
 
-def spark_submit_executable() -> str:
-    """The spark-submit of the installed pyspark (not whatever is first on PATH, if anything)."""
+def spark_submit_executable(cfg: SparkConfig) -> str:
+    """The spark-submit of the installed pyspark (not whatever is first on PATH, if anything):
+    the copy beside pyspark's jars merged into one (`spark.merge_jars`, lakehouse/classpath.py),
+    which starts its JVM on the merged jar, unless the environment names its own SPARK_HOME."""
+    from lakehouse.classpath import launch_home
     from lakehouse.spark import spark_home
-    bundled = spark_home() / "bin" / "spark-submit"
+    home = spark_home()
+    if cfg.merge_jars and not os.environ.get("SPARK_HOME"):
+        home = launch_home(cfg.jar_cache, home) or home
+    bundled = home / "bin" / "spark-submit"
     return str(bundled) if bundled.is_file() else "spark-submit"
 
 
@@ -42,7 +48,7 @@ def submit_command(spec: StepSpec, cfg: Config, data_root: str, run_id: str,
     if not spec.spark:
         return [sys.executable, *args]
     from lakehouse.spark import spark_submit_args
-    return [spark_submit_executable(), "--master", cfg.spark.master,
+    return [spark_submit_executable(cfg.spark), "--master", cfg.spark.master,
             "--driver-memory", cfg.spark.driver_memory, *spark_submit_args(cfg.spark),
             "--conf", "spark.sql.session.timeZone=UTC", "--py-files", str(code_zip), *args]
 

@@ -138,6 +138,8 @@ def test_the_tiny_pipeline_on_the_cluster_in_submit_mode_equals_a_local_run(spar
         # the spark-submit of the installed pyspark (not whatever PATH holds), with the code zip
         command = (tmp_path / "logs" / manifest["run_id"] / "silver_orders.log").read_text().splitlines()[0]
         assert command.startswith("$ /") and f"/spark-submit --master {cfg.master_url} " in command
+        if not os.environ.get("SPARK_HOME"):    # the copy beside pyspark's jars merged into one
+            assert Path(command.split()[1]).parent.parent.name.startswith("spark-home-"), command
         assert "--py-files" in command
 
         # every Spark step ran as an application of the cluster, not in a local[*] of its own
