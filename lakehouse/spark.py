@@ -233,16 +233,21 @@ def launched_conf() -> SparkConf:
     return SparkConf(loadDefaults=False)
 
 
-def merged_launch_home(cfg: SparkConfig) -> Path | None:
-    """The Spark home with pyspark's jars merged into one (lakehouse/classpath.py) when this
-    process is about to start a JVM from pyspark's own: not under spark-submit (its JVM is up),
-    not with a JVM already running, not when the environment names its own SPARK_HOME, and not
-    when `merge_jars` is off."""
-    from pyspark import SparkContext
-    if (not cfg.merge_jars or "PYSPARK_GATEWAY_PORT" in os.environ or os.environ.get("SPARK_HOME")
-            or SparkContext._gateway is not None):
+def merged_spark_home(cfg: SparkConfig) -> Path | None:
+    """pyspark's Spark home with its jars merged into one (lakehouse/classpath.py), unless
+    `merge_jars` is off or the environment names its own SPARK_HOME."""
+    if not cfg.merge_jars or os.environ.get("SPARK_HOME"):
         return None
     return launch_home(cfg.jar_cache, spark_home())
+
+
+def merged_launch_home(cfg: SparkConfig) -> Path | None:
+    """The merged Spark home when this process is about to start a JVM: not under spark-submit
+    (its JVM is up), nor with a JVM already running."""
+    from pyspark import SparkContext
+    if "PYSPARK_GATEWAY_PORT" in os.environ or SparkContext._gateway is not None:
+        return None
+    return merged_spark_home(cfg)
 
 
 @contextlib.contextmanager

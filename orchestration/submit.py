@@ -31,12 +31,8 @@ def spark_submit_executable(cfg: SparkConfig) -> str:
     """The spark-submit of the installed pyspark (not whatever is first on PATH, if anything):
     the copy beside pyspark's jars merged into one (`spark.merge_jars`, lakehouse/classpath.py),
     which starts its JVM on the merged jar, unless the environment names its own SPARK_HOME."""
-    from lakehouse.classpath import launch_home
-    from lakehouse.spark import spark_home
-    home = spark_home()
-    if cfg.merge_jars and not os.environ.get("SPARK_HOME"):
-        home = launch_home(cfg.jar_cache, home) or home
-    bundled = home / "bin" / "spark-submit"
+    from lakehouse.spark import merged_spark_home, spark_home
+    bundled = (merged_spark_home(cfg) or spark_home()) / "bin" / "spark-submit"
     return str(bundled) if bundled.is_file() else "spark-submit"
 
 
