@@ -41,6 +41,9 @@ def test_every_profile_jit_compiles_huge_methods(profile, c1_only):
         options = conf[f"spark.{side}.extraJavaOptions"].split()
         assert "-XX:-DontCompileHugeMethods" in options
         assert ("-XX:TieredStopAtLevel=1" in options) is c1_only
+    # the serial garbage collector for the short runs' driver only (medium and large keep G1)
+    assert ("-XX:+UseSerialGC" in conf["spark.driver.extraJavaOptions"].split()) is c1_only
+    assert "-XX:+UseSerialGC" not in conf["spark.executor.extraJavaOptions"]
 
 
 @pytest.mark.parametrize("mutate, message", [
