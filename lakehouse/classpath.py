@@ -44,8 +44,8 @@ _failed: set[str] = set()
 
 def launch_home(jar_cache: str, pyspark_home: Path) -> Path | None:
     """The Spark home with pyspark's jars merged into one, under `jar_cache`, built when missing;
-    None when it cannot be built (said once per process: the JVM then starts from pyspark's own
-    home, with the same classes)."""
+    None when it cannot be built (logged, and a failed build is not tried again in this process:
+    the JVM then starts from pyspark's own home, with the same classes)."""
     jars_dir = pyspark_home / "jars"
     try:
         jars = [e for e in os.scandir(jars_dir) if e.name.endswith(".jar") and e.is_file()]
