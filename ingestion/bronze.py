@@ -59,18 +59,23 @@ class PartitionedSink:
         end = "\r\n" if self._rng.random() < self._crlf_rate else "\n"
         if day > self.last_day:
             return False
-        self._lines[day] = self._lines.get(day, 0) + 1
-        handle = self._files.get(day)
-        if handle is None:
-            name = self._partition(day)
-            if name in self.existing:
-                handle = self._files[day] = _DISCARD
-            else:
-                (self.tmp_dir / name).mkdir(parents=True, exist_ok=True)
-                handle = self._files[day] = open(self.tmp_dir / name / "part-00000.jsonl", "w",
-                                                  encoding="utf-8", newline="", buffering=1 << 20)
+        handle = self._files.get(day) or self._open(day)
+        self._lines[day] += 1
         handle.write(line + end)
         return True
+
+    def _open(self, day: int):
+        """Day `day`'s file, new in the temp directory (or a discard for a partition that
+        already exists)."""
+        self._lines[day] = 0
+        name = self._partition(day)
+        if name in self.existing:
+            handle = self._files[day] = _DISCARD
+        else:
+            (self.tmp_dir / name).mkdir(parents=True, exist_ok=True)
+            handle = self._files[day] = open(self.tmp_dir / name / "part-00000.jsonl", "w",
+                                              encoding="utf-8", newline="", buffering=1 << 20)
+        return handle
 
     def _partition(self, day: int) -> str:
         return f"ingest_date={self._renderer.date_str(day)}"
@@ -132,6 +137,7 @@ class TableWriter:
                 continue  # events: invalid_order_id is a rate among purchase events, drawn apart
             acc += rates[name]
             self._defect_cum.append((acc, name))
+        self._defect_total = acc            # a draw at or above it picks no defect
         self._invalid_order_id_rate = rates.get("invalid_order_id", 0.0)
         self._order_id_defect_drawn = False
         self._unseen = [name for _, name in self._defect_cum if rates[name] > 0]
@@ -145,6 +151,8 @@ class TableWriter:
         appear: until each has, every 5th row without a drawn defect takes the next missing one."""
         r = self.rng.random()
         self._rows += 1
+        if r >= self._defect_total and not self._unseen:
+            return None                     # most rows: no defect, and every type seen
         defect = next((name for threshold, name in self._defect_cum if r < threshold), None)
         if defect is None and self._unseen and self._rows % 5 == 0:
             defect = self._unseen[0]
@@ -161,11 +169,13 @@ class TableWriter:
                 self.rejects[defect] += 1
             return
         if written:
-            self._count_valid(key)
+            self.valid_rows += 1
+            self._valid_keys.add(key)
         if defect == "duplicate":
             resend_day = day + 1 if self.rng.random() < 0.3 else day
             if self.sink.write(resend_day, line):
-                self._count_valid(key)
+                self.valid_rows += 1
+                self._valid_keys.add(key)
 
     def write_pairs(self, day: int, pairs: D.Pairs, defect: str | None, key: object, fact) -> None:
         """Apply the row's defect (if any), render and emit it."""
@@ -178,10 +188,6 @@ class TableWriter:
 
     def _defect(self, defect: str, pairs: D.Pairs, fact) -> D.Pairs:
         raise NotImplementedError
-
-    def _count_valid(self, key: object) -> None:
-        self.valid_rows += 1
-        self._valid_keys.add(key)
 
     def expected_rejects(self) -> dict[str, int]:
         rejects = Counter(self.rejects)
@@ -220,6 +226,18 @@ class TableWriter:
 class EventsWriter(TableWriter):
     table = USER_EVENTS
 
+    def __init__(self, cfg: Config, catalog: Catalog, table_dir: Path, last_day: int):
+        super().__init__(cfg, catalog, table_dir, last_day)
+        cat = catalog
+        # The parts of a line that only depend on the product or on the user, rendered once.
+        self._product_part = [
+            f'"product_id":"{pid}","category":"{category}","price":{price}'
+            for pid, category, price in zip(cat.product_ids, cat.product_category,
+                                            cat.product_price_usd, strict=True)]
+        self._user_tail = [
+            f',"ip_address":"{ip}","user_agent":{cat.user_agent_tokens[agent]}}}'
+            for ip, agent in zip(cat.user_ips, cat.user_agent_of, strict=True)]
+
     def add(self, e: Event) -> None:
         rng, cat, v = self.rng, self.catalog, self.cfg.variants
         defect = self.pick_defect()
@@ -246,11 +264,8 @@ class EventsWriter(TableWriter):
         # rows a defect or variant rewrites.
         line = (f'{{"event_id":"{e.event_id}","user_id":"{cat.user_ids[e.user]}",'
                 f'"session_id":"{e.session_id}","event_type":{event_type},'
-                f'"event_ts":"{self.ts.render(e.t)}","product_id":"{cat.product_ids[e.product]}",'
-                f'"category":"{cat.product_category[e.product]}",'
-                f'"price":{cat.product_price_usd[e.product]},"device":{device},'
-                f'"source":{source}{order_id},"ip_address":"{cat.user_ips[e.user]}",'
-                f'"user_agent":{cat.user_agent_tokens[cat.user_agent_of[e.user]]}}}')
+                f'"event_ts":"{self.ts.render(e.t)}",{self._product_part[e.product]},'
+                f'"device":{device},"source":{source}{order_id}{self._user_tail[e.user]}')
         if blank_optional or defect not in (None, "duplicate", "malformed_json"):
             pairs = D.parse_pairs(line)
             if blank_optional:
@@ -306,7 +321,7 @@ class OrdersWriter(TableWriter):
             ("price", f'"{o.price}"' if numeric_string else D.money(o.price)),
             ("quantity", f'"{o.quantity}"' if numeric_string else str(o.quantity)),
             ("total_amount", D.money(total)),
-            ("currency", D.s(currency)), ("status", D.s(status)),
+            ("currency", D.token(currency)), ("status", D.token(status)),
         ]
         self.write_pairs(o.updated_t // DAY, pairs, defect, o.order_id, o)
 
@@ -346,9 +361,9 @@ class PaymentsWriter(TableWriter):
             ("payment_id", f'"{p.payment_id}"'),
             ("order_id", f'"{p.order_id}"' if numeric_string else str(p.order_id)),
             ("payment_ts", f'"{self.ts.render(p.t)}"'),
-            ("method", D.s(method)), ("status", D.s(status)),
+            ("method", D.token(method)), ("status", D.token(status)),
             ("amount", f'"{p.amount}"' if numeric_string else D.money(p.amount)),
-            ("currency", D.s(currency)),
+            ("currency", D.token(currency)),
         ]
         self.write_pairs(p.t // DAY, pairs, defect, p.payment_id, p)
 
