@@ -169,13 +169,11 @@ class TableWriter:
                 self.rejects[defect] += 1
             return
         if written:
-            self.valid_rows += 1
-            self._valid_keys.add(key)
+            self._count_valid(key)
         if defect == "duplicate":
             resend_day = day + 1 if self.rng.random() < 0.3 else day
             if self.sink.write(resend_day, line):
-                self.valid_rows += 1
-                self._valid_keys.add(key)
+                self._count_valid(key)
 
     def write_pairs(self, day: int, pairs: D.Pairs, defect: str | None, key: object, fact) -> None:
         """Apply the row's defect (if any), render and emit it."""
@@ -188,6 +186,10 @@ class TableWriter:
 
     def _defect(self, defect: str, pairs: D.Pairs, fact) -> D.Pairs:
         raise NotImplementedError
+
+    def _count_valid(self, key: object) -> None:
+        self.valid_rows += 1
+        self._valid_keys.add(key)
 
     def expected_rejects(self) -> dict[str, int]:
         rejects = Counter(self.rejects)
