@@ -218,7 +218,7 @@ class _World:
 
     def _emit(self, s: _Session, event_type: str, product: int, order_id: int | None = None) -> None:
         rng = self.rng
-        s.t += 5 + int(rng.random() * 176)                 # _randint(rng, 5, 180), inlined
+        s.t += _randint(rng, 5, 180)
         late = rng.random() < self.g.late_event_rate
         s.facts.events.append(Event(s.t, uuid_hex(rng), s.user, s.sid, event_type, product,
                                     s.device, s.source, order_id, late))
