@@ -59,12 +59,14 @@ class PartitionedSink:
         end = "\r\n" if self._rng.random() < self._crlf_rate else "\n"
         if day > self.last_day:
             return False
-        handle = self._files.get(day) or self._open(day)
+        handle = self._files.get(day)
+        if handle is None:
+            handle = self._open(day)
         self._lines[day] += 1
         handle.write(line + end)
         return True
 
-    def _open(self, day: int):
+    def _open(self, day: int) -> object:
         """Day `day`'s file, new in the temp directory (or a discard for a partition that
         already exists)."""
         self._lines[day] = 0
